@@ -1,0 +1,44 @@
+# raygent: `make run` runs the default scenario, `make test` runs every test.
+# Both create .venv and install the project first (torch is pinned to the CPU wheel).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCENARIO ?= ping-pong
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export RAY_DEDUP_LOGS := 0
+
+.PHONY: install run test test-unit test-cluster lint bench bench-quick clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/raygent run $(SCENARIO)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Tests that share one local Ray run in one pytest process; tests that build their own
+# multi-node cluster (ray.cluster_utils) run in a second process. pytest's exit code 5
+# ("no tests collected") is not a failure for the second group.
+test: install lint
+	$(PY) -m pytest -q -m "not cluster" tests
+	$(PY) -m pytest -q -m cluster tests || test $$? -eq 5
+
+bench: install
+	$(PY) benchmarks/routing.py
+	$(PY) benchmarks/memory.py
+
+bench-quick: install
+	$(PY) benchmarks/routing.py --quick
+	$(PY) benchmarks/memory.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,232 @@
+"""The Agent base class: plain Python, unit-testable without Ray.
+
+Handlers are methods decorated with :func:`handles`; the payload type comes from the type
+hint of the first parameter after ``self`` (or is passed explicitly: ``@handles(Echo)``)
+and is resolved once, when the class is defined. Matching is by exact kind: a subclass of a
+payload class is a different kind and needs its own handler. A handler returns the reply
+(for ``ask``) or ``None``. Handlers may be ``async def`` or plain ``def``; plain handlers
+run in a worker thread so the agent stays responsive to health checks, and they use the
+blocking ``send``/``ask``/``publish`` while async handlers use the ``*_async`` forms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_type_hints
+
+from actors._errors import ConfigError, RaygentError
+from actors._registry import kind_of_type
+
+if TYPE_CHECKING:
+    from actors._transport import Transport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__raygent_handles__"
+
+
+def handles(arg: Any = None, /) -> Any:
+    """Mark a method as the handler of one payload type.
+
+    ``@handles`` reads the type from the ``msg`` parameter's hint; ``@handles(Payload)``
+    names it explicitly (useful when the hint cannot be resolved at class creation).
+    """
+    if isinstance(arg, type):
+        explicit = arg
+
+        def mark(fn: F) -> F:
+            setattr(fn, _MARK, explicit)
+            return fn
+
+        return mark
+    if arg is None:
+        return lambda fn: handles(fn)
+    setattr(arg, _MARK, True)
+    return arg
+
+
+def _payload_type(cls: type, fn: Callable[..., Any], mark: Any) -> type:
+    if isinstance(mark, type):
+        return mark
+    params = list(inspect.signature(fn).parameters.values())
+    if len(params) < 2:
+        raise ConfigError(
+            f"{cls.__qualname__}.{fn.__name__}: a handler takes (self, msg, ctx)"
+        )
+    try:
+        hints = get_type_hints(fn)
+    except Exception as exc:  # NameError for hints naming local classes
+        raise ConfigError(
+            f"{cls.__qualname__}.{fn.__name__}: cannot resolve the type hint of "
+            f"{params[1].name!r} ({exc}); define the payload at module level or use "
+            "@handles(PayloadType)"
+        ) from None
+    hint = hints.get(params[1].name)
+    if not isinstance(hint, type):
+        raise ConfigError(
+            f"{cls.__qualname__}.{fn.__name__}: parameter {params[1].name!r} needs a payload "
+            "type hint (a class registered with @message)"
+        )
+    return hint
+
+
+class Agent:
+    """Base class of every agent.
+
+    Subclass it, add handlers with :func:`handles`, and spawn it with
+    ``Runtime.spawn(MyAgent, name="...")``. The runtime builds it with ``(name, config)``.
+
+    Attributes:
+        name: The agent's unique name in its system.
+        config: The mapping given at spawn.
+        subscriptions: Topics the agent subscribes to when it starts.
+    """
+
+    subscriptions: ClassVar[tuple[str, ...]] = ()
+    _raygent_handlers: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[str, str] = {}
+        for base in reversed(cls.__mro__[1:]):
+            table.update(getattr(base, "_raygent_handlers", {}))
+        own: dict[str, str] = {}
+        for attr, fn in cls.__dict__.items():
+            mark = getattr(fn, _MARK, None)
+            if mark is None:
+                continue
+            ptype = _payload_type(cls, fn, mark)
+            kind = kind_of_type(ptype)
+            if kind is None:
+                raise ConfigError(
+                    f"{cls.__qualname__}.{attr}: {ptype.__qualname__} is not a registered "
+                    "message; decorate it with @message"
+                )
+            if kind in own:
+                raise ConfigError(
+                    f"{cls.__qualname__}: two handlers for {kind!r} ({own[kind]}, {attr})"
+                )
+            own[kind] = attr
+            table[kind] = attr
+        cls._raygent_handlers = table
+
+    def __init__(self, name: str, config: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.config: Mapping[str, Any] = dict(config or {})
+        self._transport: Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- what subclasses override -------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Called once the agent (and its restored state) is ready, before any message."""
+
+    async def on_stop(self) -> None:
+        """Called on a graceful stop; skipped after a failure."""
+
+    async def health(self) -> bool:
+        """Check what the agent depends on; return False or raise when unhealthy."""
+        return True
+
+    def snapshot(self) -> Any:
+        """Return the state to restore after a restart (picklable), or None for none."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Put back state returned by :meth:`snapshot`."""
+
+    async def on_unhandled(self, msg: Any, ctx: Any) -> Any:
+        """Called for a kind with no handler (the supervisor normally rejects it first)."""
+        raise RaygentError(f"{self.name!r} has no handler for {type(msg).__qualname__}")
+
+    # -- class facts the runtime reads ----------------------------------------------------
+
+    @classmethod
+    def accepted_kinds(cls) -> tuple[str, ...]:
+        """Kinds this agent class has handlers for."""
+        return tuple(sorted(cls._raygent_handlers))
+
+    @classmethod
+    def has_snapshot(cls) -> bool:
+        """Whether the class overrides :meth:`snapshot` (only then is state captured)."""
+        return cls.snapshot is not Agent.snapshot
+
+    # -- messaging, inside handlers -------------------------------------------------------
+
+    def _bind(self, transport: Transport, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._transport = transport
+        self._loop = loop
+
+    def _need_transport(self) -> Transport:
+        if self._transport is None:
+            raise RaygentError(
+                f"agent {self.name!r} is not attached to a runtime: spawn it with "
+                "Runtime.spawn, or bind a transport in tests"
+            )
+        return self._transport
+
+    async def send_async(
+        self, recipient: str, payload: Any, *, timeout_s: float | None = None,
+        deadline_s: float | None = None, idempotency_key: str | None = None,
+    ) -> str:
+        """Send a message to another agent through the supervisor; return its id."""
+        return await self._need_transport().send(
+            self.name, recipient, payload, timeout_s=timeout_s, deadline_s=deadline_s,
+            idempotency_key=idempotency_key,
+        )
+
+    async def ask_async(
+        self, recipient: str, payload: Any, *, timeout_s: float | None = None
+    ) -> Any:
+        """Send a request and wait for the handler's return value.
+
+        Raises:
+            AskTimeoutError: If no reply comes within ``timeout_s``.
+            HandlerError: If the receiving handler failed on every attempt.
+        """
+        return await self._need_transport().ask(
+            self.name, recipient, payload, timeout_s=timeout_s
+        )
+
+    async def publish_async(self, topic: str, payload: Any) -> int:
+        """Publish to a topic; return how many subscribers it was queued for."""
+        return await self._need_transport().publish(self.name, topic, payload)
+
+    def _blocking(self, coro: Any) -> Any:
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return asyncio.run(coro)
+        if _in_loop(loop):
+            coro.close()
+            raise RaygentError(
+                "the blocking send/ask/publish cannot run on the agent's event loop: "
+                "use send_async/ask_async/publish_async in async handlers"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def send(
+        self, recipient: str, payload: Any, *, timeout_s: float | None = None,
+        deadline_s: float | None = None, idempotency_key: str | None = None,
+    ) -> str:
+        """Blocking :meth:`send_async`, for plain ``def`` handlers."""
+        return self._blocking(self.send_async(
+            recipient, payload, timeout_s=timeout_s, deadline_s=deadline_s,
+            idempotency_key=idempotency_key,
+        ))
+
+    def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None) -> Any:
+        """Blocking :meth:`ask_async`, for plain ``def`` handlers."""
+        return self._blocking(self.ask_async(recipient, payload, timeout_s=timeout_s))
+
+    def publish(self, topic: str, payload: Any) -> int:
+        """Blocking :meth:`publish_async`, for plain ``def`` handlers."""
+        return self._blocking(self.publish_async(topic, payload))
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -1,0 +1,180 @@
+"""Typed configuration of the runtime, in one place.
+
+Defaults work on a laptop. Environment variables named ``RAYGENT_<FIELD>`` override the
+fields of :class:`RuntimeConfig` (see :meth:`RuntimeConfig.from_env`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from actors._errors import ConfigError
+
+Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+STRATEGIES: tuple[str, ...] = ("one_for_one", "one_for_all", "rest_for_one")
+MailboxPolicy = Literal["reject", "block"]
+RestartMode = Literal["permanent", "transient", "temporary"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """Ray resources of one agent actor.
+
+    ``num_cpus=None`` keeps Ray's default for actors (1 CPU to place it, 0 while it runs),
+    so many agents fit on a small machine.
+    """
+
+    num_cpus: float | None = None
+    num_gpus: float | None = None
+    memory: int | None = None
+    max_concurrency: int = 100
+    custom: dict[str, float] = field(default_factory=dict)
+    scheduling_strategy: str | None = None  # "SPREAD", "DEFAULT" or None
+    node_id: str | None = None  # hard node affinity
+
+    def __post_init__(self) -> None:
+        for name in ("num_cpus", "num_gpus", "memory"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError("must be >= 0", field=f"resources.{name}")
+        if self.max_concurrency < 1:
+            raise ConfigError("must be >= 1", field="resources.max_concurrency")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestartPolicy:
+    """When and how often an agent is restarted (Erlang's child spec, in short).
+
+    Attributes:
+        mode: ``permanent`` always restarts; ``transient`` restarts after a failure but not
+            after a clean stop; ``temporary`` never restarts.
+        max_restarts: Restart intensity: at most this many restarts ...
+        within_s: ... within this many seconds; one more marks the agent failed.
+        memory_limit_mb: Restart the agent when its process RSS passes this (None: no limit).
+    """
+
+    mode: RestartMode = "permanent"
+    max_restarts: int = 3
+    within_s: float = 60.0
+    memory_limit_mb: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("permanent", "transient", "temporary"):
+            raise ConfigError(
+                f"unknown restart mode {self.mode!r}: use permanent, transient or temporary",
+                field="restart.mode",
+            )
+        if self.max_restarts < 0:
+            raise ConfigError("must be >= 0", field="restart.max_restarts")
+        if self.within_s <= 0:
+            raise ConfigError("must be > 0", field="restart.within_s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailboxConfig:
+    """A bounded mailbox.
+
+    Attributes:
+        capacity: Messages that may wait for the agent.
+        policy: ``reject`` raises :class:`MailboxFullError` at once; ``block`` makes the
+            sender wait for room up to its timeout, then raises.
+    """
+
+    capacity: int = 1000
+    policy: MailboxPolicy = "reject"
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1:
+            raise ConfigError("must be >= 1", field="mailbox.capacity")
+        if self.policy not in ("reject", "block"):
+            raise ConfigError(
+                f"unknown policy {self.policy!r}: use reject or block", field="mailbox.policy"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """Retries of failed deliveries: exponential backoff with jitter, then dead letters."""
+
+    max_attempts: int = 3
+    backoff_s: float = 0.05
+    max_backoff_s: float = 2.0
+    jitter: float = 0.2  # fraction of the delay added or removed at random
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError("must be >= 1", field="retry.max_attempts")
+        if self.backoff_s < 0 or self.max_backoff_s < 0:
+            raise ConfigError("must be >= 0", field="retry.backoff_s")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError("must be within [0, 1]", field="retry.jitter")
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Delay before ``attempt`` (2 for the first retry); ``rand`` is in [0, 1)."""
+        base = min(self.max_backoff_s, self.backoff_s * (2 ** max(0, attempt - 2)))
+        return max(0.0, base * (1 + self.jitter * (2 * rand - 1)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeConfig:
+    """Everything the runtime and supervisor need, with laptop defaults."""
+
+    namespace: str = "raygent"
+    supervisor_name: str = "supervisor"
+    strategy: Strategy = "one_for_one"
+    max_message_bytes: int = 1 << 20
+    batch_size: int = 256  # envelopes delivered per Ray call (Akka's "throughput")
+    health_interval_s: float = 2.0
+    health_timeout_s: float = 10.0
+    ask_timeout_s: float = 30.0
+    start_timeout_s: float = 60.0
+    dlq_capacity: int = 10_000
+    event_capacity: int = 1_000
+    dedupe_window: int = 10_000  # message ids each agent remembers to drop duplicates
+    mailbox: MailboxConfig = field(default_factory=MailboxConfig)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    journal_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown strategy {self.strategy!r}: use one of {', '.join(STRATEGIES)}",
+                field="strategy",
+            )
+        for name in ("max_message_bytes", "batch_size", "dlq_capacity", "event_capacity"):
+            if getattr(self, name) < 1:
+                raise ConfigError("must be >= 1", field=name)
+        for name in ("health_interval_s", "health_timeout_s", "ask_timeout_s",
+                     "start_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError("must be > 0", field=name)
+
+    def evolve(self, **changes: Any) -> RuntimeConfig:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> RuntimeConfig:
+        """Build a config from ``RAYGENT_*`` variables (scalars only), then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"RAYGENT_{f.name.upper()}")
+            if raw is None or f.type not in ("str", "int", "float", "str | None", "Strategy"):
+                continue
+            try:
+                if f.type == "int":
+                    values[f.name] = int(raw)
+                elif f.type == "float":
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError:
+                raise ConfigError(
+                    f"{raw!r} is not a valid {f.type}", field=f"RAYGENT_{f.name.upper()}"
+                ) from None
+        values.update(overrides)
+        return cls(**values)

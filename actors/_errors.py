@@ -1,0 +1,279 @@
+"""The one exception tree of raygent.
+
+Every error a user can see derives from :class:`RaygentError`, at most three levels deep,
+and every one survives a pickle round trip (errors cross Ray process boundaries)::
+
+    RaygentError
+    ├── ConfigError                 bad configuration or scenario spec
+    ├── MessageError                a message rejected at send, before it is queued
+    │   ├── UnknownKindError
+    │   ├── PayloadTypeError
+    │   ├── MessageTooLargeError
+    │   ├── NotSerializableError
+    │   └── UnknownRecipientError
+    ├── DeliveryError               a message accepted but not (yet) handled
+    │   ├── MailboxFullError
+    │   ├── AskTimeoutError
+    │   └── HandlerError            the receiving handler raised
+    ├── AgentError                  lifecycle and registry problems
+    │   ├── AgentNotFoundError
+    │   ├── AgentExistsError
+    │   ├── AgentFailedError
+    │   ├── AgentUnavailableError   its process is gone or unreachable (restarting)
+    │   └── RuntimeNotStartedError
+    └── StoreError                  memory store problems (see ``memory``)
+        ├── InvalidRecordError
+        ├── DuplicateIdError
+        ├── RecordNotFoundError
+        ├── InvalidQueryError
+        └── CorruptStoreError
+
+Each message says what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RaygentError(Exception):
+    """Root of every raygent error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message,))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(RaygentError):
+    """A configuration value or scenario spec field is invalid."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        text = f"{field}: {message}" if field else message
+        super().__init__(text)
+        self.field = field
+        self._raw = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (self._raw,), {"field": self.field}))
+
+
+class MessageError(RaygentError):
+    """A message was rejected at send; nothing was queued."""
+
+
+class UnknownKindError(MessageError):
+    def __init__(self, kind: str) -> None:
+        super().__init__(
+            f"unknown message kind {kind!r}: decorate the payload class with @message "
+            "(or register_message) in a module the sender and receiver both import"
+        )
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind,))
+
+
+class PayloadTypeError(MessageError):
+    def __init__(self, recipient: str, kind: str, accepted: tuple[str, ...]) -> None:
+        super().__init__(
+            f"agent {recipient!r} has no handler for {kind!r}; it accepts: "
+            f"{', '.join(accepted) or 'nothing'}"
+        )
+        self.recipient = recipient
+        self.kind = kind
+        self.accepted = tuple(accepted)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.recipient, self.kind, self.accepted))
+
+
+class MessageTooLargeError(MessageError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"message is {size} bytes, over the limit of {limit}: store large data in memory "
+            "and send its id, or raise RuntimeConfig.max_message_bytes"
+        )
+        self.size = size
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.size, self.limit))
+
+
+class NotSerializableError(MessageError):
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(
+            f"payload {kind!r} cannot be pickled ({reason}): payloads must hold plain data "
+            "(no locks, sockets, open files or lambdas)"
+        )
+        self.kind = kind
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind, self.reason))
+
+
+class UnknownRecipientError(MessageError):
+    def __init__(self, recipient: str, known: tuple[str, ...] = ()) -> None:
+        hint = f"; running agents: {', '.join(known)}" if known else ""
+        super().__init__(f"no agent named {recipient!r}: spawn it first{hint}")
+        self.recipient = recipient
+        self.known = tuple(known)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.recipient, self.known))
+
+
+class DeliveryError(RaygentError):
+    """A message was accepted but could not be handled."""
+
+
+class MailboxFullError(DeliveryError):
+    def __init__(self, recipient: str, capacity: int) -> None:
+        super().__init__(
+            f"mailbox of {recipient!r} is full ({capacity} messages): retry later, send with "
+            "a timeout to wait for room, or raise the agent's MailboxConfig.capacity"
+        )
+        self.recipient = recipient
+        self.capacity = capacity
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.recipient, self.capacity))
+
+
+class AskTimeoutError(DeliveryError):
+    def __init__(self, recipient: str, kind: str, timeout_s: float) -> None:
+        super().__init__(
+            f"no reply from {recipient!r} to {kind!r} within {timeout_s:g}s: the agent may be "
+            "slow, busy or restarting; check `raygent status` and raise timeout_s"
+        )
+        self.recipient = recipient
+        self.kind = kind
+        self.timeout_s = timeout_s
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.recipient, self.kind, self.timeout_s))
+
+
+class HandlerError(DeliveryError):
+    """The receiving agent's handler raised; the original type and text are kept."""
+
+    def __init__(self, recipient: str, kind: str, error_type: str, detail: str) -> None:
+        super().__init__(f"{recipient!r} failed on {kind!r}: {error_type}: {detail}")
+        self.recipient = recipient
+        self.kind = kind
+        self.error_type = error_type
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.recipient, self.kind, self.error_type, self.detail))
+
+
+class AgentError(RaygentError):
+    """Registry and lifecycle problems."""
+
+
+class AgentNotFoundError(AgentError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no agent named {name!r}: see `raygent status` for the running ones")
+        self.name = name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name,))
+
+
+class AgentExistsError(AgentError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an agent named {name!r} already exists: pick another name or stop it")
+        self.name = name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name,))
+
+
+class AgentFailedError(AgentError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(
+            f"agent {name!r} has failed and is stopped ({reason}): fix the cause, then "
+            "`runtime.restart({name!r})`"
+        )
+        self.name = name
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, self.reason))
+
+
+class AgentUnavailableError(AgentError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(
+            f"agent {name!r} is unreachable ({reason}); the supervisor restarts it by its "
+            "restart policy and redelivers its messages"
+        )
+        self.name = name
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, self.reason))
+
+
+class RuntimeNotStartedError(AgentError):
+    def __init__(self, message: str = "the runtime is not started: call Runtime.start() "
+                 "or Runtime.attach() first") -> None:
+        super().__init__(message)
+
+
+class StoreError(RaygentError):
+    """Memory store problems."""
+
+
+class InvalidRecordError(StoreError):
+    """A record to add is malformed (empty or non-string text, bad metadata, too large)."""
+
+
+class DuplicateIdError(StoreError):
+    def __init__(self, record_id: str) -> None:
+        super().__init__(
+            f"a record with id {record_id!r} already exists: use upsert() to replace it"
+        )
+        self.record_id = record_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.record_id,))
+
+
+class RecordNotFoundError(StoreError):
+    def __init__(self, record_id: str) -> None:
+        super().__init__(f"no record with id {record_id!r}")
+        self.record_id = record_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.record_id,))
+
+
+class InvalidQueryError(StoreError):
+    """A search request is malformed (empty query, k <= 0, unknown mode or namespace)."""
+
+
+class CorruptStoreError(StoreError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"the memory store at {path!r} is damaged ({reason}): restore it from a backup, "
+            "or move it aside and run `raygent memory rebuild` to rebuild the keyword index "
+            "from the LanceDB table"
+        )
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason))
+
+
+def _rebuild(cls: type[RaygentError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return cls(*args, **kwargs)

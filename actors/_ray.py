@@ -1,0 +1,283 @@
+"""The only module that turns raygent's plain classes into Ray actors.
+
+Agents and the supervisor are *detached* named actors in the system's namespace: a
+detached actor does not die with the driver or actor that created it, so the supervisor can
+re-find or re-create each agent by name, and a second driver can attach to a running
+system. Ray restarts nothing by itself here (``max_restarts=0``): the supervisor decides,
+by each agent's restart policy, and restores state from the last snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from actors._config import Resources, RuntimeConfig
+from actors._envelope import Envelope
+from actors._errors import AgentUnavailableError, RaygentError
+from actors._host import AgentHost
+from actors._spec import AgentSpec, BatchResult, Snapshot
+from actors._status import AgentStatus, DeadLetter, SystemStatus
+from actors._supervisor import SupervisorCore
+from actors._transport import SupervisorTransport
+from actors.messages import AgentEvent
+
+log = logging.getLogger("raygent")
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """Return the raygent error inside a Ray task error, or the error itself."""
+    if isinstance(exc, RayTaskError):
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, RaygentError):
+            return cause
+    return exc
+
+
+def ray_options(resources: Resources) -> dict[str, Any]:
+    """Translate :class:`Resources` into ``.options(...)`` keywords."""
+    opts: dict[str, Any] = {"max_concurrency": resources.max_concurrency}
+    if resources.num_cpus is not None:
+        opts["num_cpus"] = resources.num_cpus
+    if resources.num_gpus is not None:
+        opts["num_gpus"] = resources.num_gpus
+    if resources.memory is not None:
+        opts["memory"] = resources.memory
+    if resources.custom:
+        opts["resources"] = dict(resources.custom)
+    if resources.node_id is not None:
+        opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+            node_id=resources.node_id, soft=False)
+    elif resources.scheduling_strategy is not None:
+        opts["scheduling_strategy"] = resources.scheduling_strategy
+    return opts
+
+
+def _process_facts() -> dict[str, Any]:
+    ctx = ray.get_runtime_context()
+    return {"pid": os.getpid(), "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id()}
+
+
+class AgentActor:
+    """One agent in its own Ray actor process."""
+
+    def __init__(self, spec: AgentSpec, config: RuntimeConfig) -> None:
+        self._spec = spec
+        self._config = config
+        self._supervisor: Any = None
+        logging.basicConfig(
+            level=logging.INFO, format=f"%(asctime)s {spec.name} %(levelname)s %(message)s")
+        transport = SupervisorTransport(
+            self._call_supervisor, max_bytes=config.max_message_bytes,
+            ask_timeout_s=config.ask_timeout_s)
+        self._host = AgentHost(spec, transport, dedupe_window=config.dedupe_window)
+
+    async def _call_supervisor(self, method: str, *args: Any) -> Any:
+        if self._supervisor is None:
+            self._supervisor = ray.get_actor(self._config.supervisor_name,
+                                             namespace=self._config.namespace)
+        try:
+            return await getattr(self._supervisor, method).remote(*args)
+        except RayTaskError as exc:
+            raise unwrap(exc) from None
+
+    async def start(self, snapshot: Snapshot | None) -> dict[str, Any]:
+        await self._host.start(snapshot)
+        return _process_facts()
+
+    async def deliver(self, batch: list[Envelope]) -> BatchResult:
+        return await self._host.deliver(batch)
+
+    async def health(self) -> None:
+        await self._host.health()
+
+    async def stop(self) -> Snapshot | None:
+        return await self._host.stop()
+
+    def rss_mb(self) -> float:
+        import psutil
+
+        return float(psutil.Process().memory_info().rss) / (1 << 20)
+
+    async def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a public method of the agent directly (for service agents such as memory)."""
+        agent = self._host.agent
+        if agent is None or method.startswith("_") or not hasattr(agent, method):
+            raise RaygentError(f"agent {self._spec.name!r} has no method {method!r}")
+        result = getattr(agent, method)(*args, **kwargs)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+
+_ACTOR_CLASSES: dict[type, Any] = {}
+
+
+def _actor_class(agent_cls: type) -> Any:
+    """A Ray actor class named after the agent class, so the dashboard shows it."""
+    remote = _ACTOR_CLASSES.get(agent_cls)
+    if remote is None:
+        named = type(agent_cls.__name__, (AgentActor,), {"__module__": __name__})
+        remote = ray.remote(named)
+        _ACTOR_CLASSES[agent_cls] = remote
+    return remote
+
+
+class RayBackend:
+    """Reaches agents as detached named Ray actors."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+
+    async def create(self, spec: AgentSpec, snapshot: Snapshot | None
+                     ) -> tuple[Any, dict[str, Any]]:
+        opts = ray_options(spec.resources)
+        opts.update(name=spec.name, namespace=self.config.namespace, lifetime="detached",
+                    max_restarts=0)
+        deadline = time.monotonic() + self.config.start_timeout_s
+        while True:
+            try:
+                handle = _actor_class(spec.cls).options(**opts).remote(spec, self.config)
+                break
+            except ValueError as exc:
+                # The previous incarnation's name is released a moment after its kill.
+                if "already" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        try:
+            info = await asyncio.wait_for(handle.start.remote(snapshot),
+                                          max(1.0, deadline - time.monotonic()))
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                ray.kill(handle, no_restart=True)
+            raise unwrap(exc) from None
+        info["class"] = spec.class_name
+        return handle, info
+
+    async def deliver(self, ref: Any, batch: list[Envelope]) -> BatchResult:
+        try:
+            result: BatchResult = await ref.deliver.remote(batch)
+            return result
+        except RayActorError as exc:
+            raise AgentUnavailableError(batch[0].recipient or "?",
+                                        type(exc).__name__) from None
+
+    async def health(self, ref: Any) -> None:
+        try:
+            await ref.health.remote()
+        except RayTaskError as exc:
+            raise unwrap(exc) from None
+
+    async def stop(self, ref: Any) -> Snapshot | None:
+        result: Snapshot | None = await ref.stop.remote()
+        return result
+
+    async def kill(self, ref: Any, name: str) -> None:
+        if ref is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(ref, no_restart=True)
+
+    async def rss_mb(self, ref: Any) -> float | None:
+        value: float = await ref.rss_mb.remote()
+        return value
+
+
+class SupervisorActor:
+    """The supervisor as a named, detached async Ray actor."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s supervisor %(levelname)s %(message)s")
+        self._core = SupervisorCore(config, RayBackend(config))
+        self._config = config
+
+    async def ready(self) -> dict[str, Any]:
+        await self._core.start()
+        return _process_facts()
+
+    def config(self) -> RuntimeConfig:
+        return self._config
+
+    async def spawn(self, spec: AgentSpec) -> AgentStatus:
+        return await self._core.spawn(spec)
+
+    async def submit(self, envs: list[Envelope], timeout_s: float | None = None
+                     ) -> list[str | RaygentError]:
+        return await self._core.submit(envs, timeout_s)
+
+    async def ask(self, env: Envelope, timeout_s: float | None = None) -> Any:
+        return await self._core.ask(env, timeout_s)
+
+    async def ask_many(self, envs: list[Envelope], timeout_s: float | None = None
+                       ) -> list[Any]:
+        return await self._core.ask_many(envs, timeout_s)
+
+    async def publish(self, env: Envelope) -> int:
+        return await self._core.publish(env)
+
+    async def subscribe(self, name: str, topic: str) -> None:
+        self._core.subscribe(name, topic)
+
+    async def unsubscribe(self, name: str, topic: str) -> None:
+        self._core.unsubscribe(name, topic)
+
+    async def status(self) -> SystemStatus:
+        return self._core.status()
+
+    async def agent_names(self) -> list[str]:
+        return self._core.agent_names()
+
+    async def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        return self._core.dead_letters(limit)
+
+    async def replay(self, ids: list[str] | None = None) -> int:
+        return await self._core.replay(ids)
+
+    async def purge_dead_letters(self) -> int:
+        return self._core.purge_dead_letters()
+
+    async def events(self, since: float = 0.0) -> list[AgentEvent]:
+        return self._core.events(since)
+
+    async def restart(self, name: str) -> AgentStatus:
+        return await self._core.restart(name)
+
+    async def stop_agent(self, name: str, timeout_s: float = 10.0) -> None:
+        await self._core.stop_agent(name, timeout_s)
+
+    async def shutdown(self, timeout_s: float = 10.0) -> None:
+        await self._core.shutdown(timeout_s)
+
+    async def check_health(self) -> None:
+        await self._core.check_health()
+
+
+def supervisor_handle(config: RuntimeConfig, *, create: bool) -> Any:
+    """Find the system's supervisor, creating it when ``create`` is set.
+
+    Raises:
+        ValueError: If it does not exist and ``create`` is False.
+    """
+    if not create:
+        return ray.get_actor(config.supervisor_name, namespace=config.namespace)
+    return ray.remote(SupervisorActor).options(
+        name=config.supervisor_name, namespace=config.namespace, lifetime="detached",
+        get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=0,
+    ).remote(config)
+
+
+def agent_handle(name: str, namespace: str) -> Any:
+    """The Ray handle of a running agent (for direct service calls such as memory)."""
+    return ray.get_actor(name, namespace=namespace)
+
+
+__all__ = ["AgentActor", "GetTimeoutError", "RayBackend", "SupervisorActor",
+           "agent_handle", "ray_options", "supervisor_handle", "unwrap"]

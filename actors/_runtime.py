@@ -1,0 +1,336 @@
+"""The Runtime facade: what a user's program starts from.
+
+``Runtime`` connects to Ray (starting a local instance when no address is given), finds or
+creates the system's supervisor, and offers spawn/send/ask/publish/status in blocking and
+``*_async`` forms with the same signatures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import ray
+from ray.exceptions import GetTimeoutError
+
+from actors._agent import Agent
+from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfig
+from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError
+from actors._ray import supervisor_handle, unwrap
+from actors._spec import AgentSpec
+from actors._status import AgentStatus, DeadLetter, SystemStatus
+from actors._transport import make_envelope
+from actors.messages import AgentEvent
+
+A = TypeVar("A", bound=Agent)
+
+DRIVER = "driver"
+
+
+def _raise_outcome(value: Any) -> Any:
+    if isinstance(value, RaygentError):
+        raise value
+    return value
+
+
+class Runtime:
+    """A connection to one raygent system (one supervisor, in one Ray namespace).
+
+    Args:
+        address: ``None`` starts a local Ray (or uses the one already initialised in this
+            process); ``"auto"`` joins the running cluster; ``"ray://host:10001"`` goes
+            through Ray Client. ``RAY_ADDRESS`` is used when this is None.
+        namespace: Ray namespace of the system (default: ``config.namespace``).
+        config: Runtime configuration; defaults from ``RAYGENT_*`` environment variables.
+        init_kwargs: Extra keyword arguments for ``ray.init`` (e.g. ``num_cpus``).
+    """
+
+    def __init__(self, address: str | None = None, *, namespace: str | None = None,
+                 config: RuntimeConfig | None = None,
+                 init_kwargs: Mapping[str, Any] | None = None) -> None:
+        cfg = config or RuntimeConfig.from_env()
+        if namespace is not None:
+            cfg = cfg.evolve(namespace=namespace)
+        self.config = cfg
+        self.address = address if address is not None else os.environ.get("RAY_ADDRESS")
+        self._init_kwargs = dict(init_kwargs or {})
+        self._sup: Any = None
+        self._owns_ray = False
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if ray.is_initialized():
+            return
+        kwargs: dict[str, Any] = {"namespace": self.config.namespace,
+                                  "log_to_driver": True}
+        kwargs.update(self._init_kwargs)
+        ray.init(address=self.address, **kwargs)
+        self._owns_ray = True
+
+    def start(self) -> Runtime:
+        """Connect to Ray and find or create the supervisor."""
+        self._connect()
+        self._sup = supervisor_handle(self.config, create=True)
+        self._get(self._sup.ready.remote(), self.config.start_timeout_s)
+        self.config = self._get(self._sup.config.remote())
+        return self
+
+    def attach(self) -> Runtime:
+        """Connect to an already running system (e.g. from a second process).
+
+        Raises:
+            RuntimeNotStartedError: If no supervisor runs in the namespace.
+        """
+        self._connect()
+        try:
+            self._sup = supervisor_handle(self.config, create=False)
+        except ValueError:
+            raise RuntimeNotStartedError(
+                f"no raygent system in namespace {self.config.namespace!r} at "
+                f"{self.address or 'the local Ray'}: start one with Runtime().start() or "
+                "`raygent run`, or pass the right --address / --namespace"
+            ) from None
+        self.config = self._get(self._sup.config.remote())
+        return self
+
+    @property
+    def supervisor(self) -> Any:
+        if self._sup is None:
+            raise RuntimeNotStartedError()
+        return self._sup
+
+    def _get(self, ref: Any, timeout_s: float | None = None) -> Any:
+        try:
+            return ray.get(ref, timeout=timeout_s)
+        except GetTimeoutError:
+            raise RaygentError(
+                f"the supervisor did not answer within {timeout_s:g}s: check "
+                "`ray status` and the supervisor's log"
+            ) from None
+        except Exception as exc:
+            raise unwrap(exc) from None
+
+    async def _aget(self, ref: Any) -> Any:
+        try:
+            return await ref
+        except Exception as exc:
+            raise unwrap(exc) from None
+
+    def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Stop every agent gracefully (``on_stop``), then the supervisor.
+
+        Shuts down Ray too when this runtime started it.
+        """
+        if self._sup is not None:
+            with contextlib.suppress(Exception):
+                self._get(self._sup.shutdown.remote(timeout_s), timeout_s * 2 + 5)
+            with contextlib.suppress(Exception):
+                ray.kill(self._sup, no_restart=True)
+            self._sup = None
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """Leave the system running; disconnect from Ray if this runtime connected."""
+        self._sup = None
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+        self._owns_ray = False
+
+    def __enter__(self) -> Runtime:
+        return self.start() if self._sup is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Runtime:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- agents --------------------------------------------------------------------------
+
+    def _spec(self, cls: type[Agent], name: str, config: Mapping[str, Any] | None,
+              resources: Resources | None, restart: RestartPolicy | None,
+              mailbox: MailboxConfig | None, topics: Iterable[str]) -> AgentSpec:
+        if not (isinstance(cls, type) and issubclass(cls, Agent)):
+            raise ConfigError(f"{cls!r} is not an Agent subclass", field="cls")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ConfigError("must be a non-empty string without '/'", field="name")
+        return AgentSpec(
+            name=name, cls=cls, config=dict(config or {}),
+            resources=resources or Resources(),
+            restart=restart or self.config.restart, mailbox=mailbox or self.config.mailbox,
+            topics=tuple(dict.fromkeys([*cls.subscriptions, *topics])),
+            accepted=cls.accepted_kinds(), has_snapshot=cls.has_snapshot(),
+        )
+
+    def spawn(self, cls: type[Agent], *, name: str, config: Mapping[str, Any] | None = None,
+              resources: Resources | None = None, restart: RestartPolicy | None = None,
+              mailbox: MailboxConfig | None = None, topics: Iterable[str] = ()) -> AgentStatus:
+        """Create a named, long-lived agent actor supervised by this system.
+
+        Raises:
+            AgentExistsError: If the name is taken.
+            ConfigError: If the class or an option is invalid.
+        """
+        spec = self._spec(cls, name, config, resources, restart, mailbox, topics)
+        status: AgentStatus = self._get(self.supervisor.spawn.remote(spec))
+        return status
+
+    async def spawn_async(self, cls: type[Agent], *, name: str,
+                          config: Mapping[str, Any] | None = None,
+                          resources: Resources | None = None,
+                          restart: RestartPolicy | None = None,
+                          mailbox: MailboxConfig | None = None,
+                          topics: Iterable[str] = ()) -> AgentStatus:
+        spec = self._spec(cls, name, config, resources, restart, mailbox, topics)
+        status: AgentStatus = await self._aget(self.supervisor.spawn.remote(spec))
+        return status
+
+    def stop_agent(self, name: str, *, timeout_s: float = 10.0) -> None:
+        """Stop one agent gracefully and remove it."""
+        self._get(self.supervisor.stop_agent.remote(name, timeout_s))
+
+    def restart(self, name: str) -> AgentStatus:
+        """Restart an agent now, also one marked failed."""
+        status: AgentStatus = self._get(self.supervisor.restart.remote(name))
+        return status
+
+    def subscribe(self, name: str, topic: str) -> None:
+        self._get(self.supervisor.subscribe.remote(name, topic))
+
+    def unsubscribe(self, name: str, topic: str) -> None:
+        self._get(self.supervisor.unsubscribe.remote(name, topic))
+
+    def agent_handle(self, name: str) -> Any:
+        """The Ray actor handle of an agent (for direct service calls, e.g. memory)."""
+        return ray.get_actor(name, namespace=self.config.namespace)
+
+    # -- messaging -----------------------------------------------------------------------
+
+    def _envelope(self, recipient: str | None, payload: Any, **kw: Any) -> Any:
+        return make_envelope(sender=DRIVER, recipient=recipient, payload=payload,
+                             max_bytes=self.config.max_message_bytes, **kw)
+
+    def send(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
+             deadline_s: float | None = None, idempotency_key: str | None = None) -> str:
+        """Queue a message for an agent; return its id once it is in the mailbox.
+
+        Raises:
+            MessageError: The message was rejected (unknown kind, wrong payload type, too
+                large, not picklable, unknown recipient).
+            MailboxFullError: The mailbox stayed full (``timeout_s`` waits under the
+                ``block`` policy).
+        """
+        env = self._envelope(recipient, payload, deadline_s=deadline_s,
+                             idempotency_key=idempotency_key)
+        (out,) = self._get(self.supervisor.submit.remote([env], timeout_s))
+        return str(_raise_outcome(out))
+
+    async def send_async(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
+                         deadline_s: float | None = None,
+                         idempotency_key: str | None = None) -> str:
+        env = self._envelope(recipient, payload, deadline_s=deadline_s,
+                             idempotency_key=idempotency_key)
+        (out,) = await self._aget(self.supervisor.submit.remote([env], timeout_s))
+        return str(_raise_outcome(out))
+
+    def send_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
+                  ) -> list[str | RaygentError]:
+        """Queue many messages in one call; return each one's id or its error.
+
+        Order is kept per recipient. Sender-side errors (unknown kind, too large) raise
+        before anything is queued.
+        """
+        envs = [self._envelope(r, p) for r, p in items]
+        result: list[str | RaygentError] = self._get(
+            self.supervisor.submit.remote(envs, timeout_s))
+        return result
+
+    async def send_many_async(self, items: Iterable[tuple[str, Any]], *,
+                              timeout_s: float | None = None) -> list[str | RaygentError]:
+        envs = [self._envelope(r, p) for r, p in items]
+        result: list[str | RaygentError] = await self._aget(
+            self.supervisor.submit.remote(envs, timeout_s))
+        return result
+
+    def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None) -> Any:
+        """Send a request and return the handler's reply.
+
+        Raises:
+            AskTimeoutError: No reply within ``timeout_s`` (default ``ask_timeout_s``).
+            HandlerError: The handler failed on every attempt.
+        """
+        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
+        env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
+        return _raise_outcome(self._get(self.supervisor.ask.remote(env, timeout)))
+
+    async def ask_async(self, recipient: str, payload: Any, *,
+                        timeout_s: float | None = None) -> Any:
+        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
+        env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
+        return _raise_outcome(await self._aget(self.supervisor.ask.remote(env, timeout)))
+
+    def ask_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
+                 ) -> list[Any]:
+        """Send many requests in one call; return each reply, or the error for it."""
+        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
+        envs = [self._envelope(r, p, deadline_s=timeout, expects_reply=True) for r, p in items]
+        result: list[Any] = self._get(self.supervisor.ask_many.remote(envs, timeout))
+        return result
+
+    def ask_many_ref(self, items: Iterable[tuple[str, Any]], *,
+                     timeout_s: float | None = None) -> Any:
+        """Like :meth:`ask_many` but return the Ray ObjectRef at once (many in flight)."""
+        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
+        envs = [self._envelope(r, p, deadline_s=timeout, expects_reply=True) for r, p in items]
+        return self.supervisor.ask_many.remote(envs, timeout)
+
+    async def ask_many_async(self, items: Iterable[tuple[str, Any]], *,
+                             timeout_s: float | None = None) -> list[Any]:
+        result: list[Any] = await self._aget(self.ask_many_ref(items, timeout_s=timeout_s))
+        return result
+
+    def publish(self, topic: str, payload: Any) -> int:
+        """Publish to a topic; return how many subscribers it was queued for."""
+        env = self._envelope(None, payload, topic=topic)
+        return int(self._get(self.supervisor.publish.remote(env)))
+
+    async def publish_async(self, topic: str, payload: Any) -> int:
+        env = self._envelope(None, payload, topic=topic)
+        return int(await self._aget(self.supervisor.publish.remote(env)))
+
+    # -- inspection ----------------------------------------------------------------------
+
+    def status(self) -> SystemStatus:
+        """Per-agent state, mailbox depth, counters, restarts, last error."""
+        status: SystemStatus = self._get(self.supervisor.status.remote())
+        return status
+
+    async def status_async(self) -> SystemStatus:
+        status: SystemStatus = await self._aget(self.supervisor.status.remote())
+        return status
+
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        letters: list[DeadLetter] = self._get(self.supervisor.dead_letters.remote(limit))
+        return letters
+
+    def replay_dead_letters(self, ids: list[str] | None = None) -> int:
+        """Queue dead letters again (all, or the given ids); return how many were queued."""
+        return int(self._get(self.supervisor.replay.remote(ids)))
+
+    def purge_dead_letters(self) -> int:
+        return int(self._get(self.supervisor.purge_dead_letters.remote()))
+
+    def events(self, since: float = 0.0) -> list[AgentEvent]:
+        """Supervision events (restarts, failures, escalations) since a time."""
+        events: list[AgentEvent] = self._get(self.supervisor.events.remote(since))
+        return events
+
+    def check_health(self) -> None:
+        """Run one round of health checks now (they also run periodically)."""
+        self._get(self.supervisor.check_health.remote())

@@ -1,0 +1,74 @@
+"""One Ray per test session; each test gets its own raygent system (namespace)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout_s: float = 20.0,
+             interval_s: float = 0.05, message: str = "") -> Any:
+    """Poll ``predicate`` until it returns a truthy value or the deadline passes."""
+    import threading
+
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        pause.wait(interval_s)  # a bounded poll interval, not a sleep standing in for sync
+    raise AssertionError(f"condition not met within {timeout_s}s: {message or predicate}")
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    import ray
+
+    ray.init(
+        num_cpus=2, include_dashboard=False, namespace="raygent-tests",
+        runtime_env={"env_vars": {"PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "1"}},
+        logging_level="WARNING", log_to_driver=False,
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def make_runtime(ray_session: Any) -> Iterator[Callable[..., Any]]:
+    """Build runtimes in fresh namespaces with quick supervision; stop them afterwards."""
+    from actors import RetryPolicy, Runtime, RuntimeConfig
+
+    made: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        base: dict[str, Any] = {
+            "namespace": f"t-{uuid.uuid4().hex[:8]}",
+            "health_interval_s": 0.3,
+            "health_timeout_s": 3.0,
+            "retry": RetryPolicy(max_attempts=3, backoff_s=0.01, max_backoff_s=0.05),
+        }
+        base.update(overrides)
+        rt = Runtime(config=RuntimeConfig(**base)).start()
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        rt.stop(timeout_s=5.0)
+
+
+@pytest.fixture
+def runtime(make_runtime: Callable[..., Any]) -> Any:
+    return make_runtime()
