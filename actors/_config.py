@@ -118,6 +118,76 @@ class RetryPolicy:
         return max(0.0, base * (1 + self.jitter * (2 * rand - 1)))
 
 
+TRACE_EXPORTERS: tuple[str, ...] = ("jsonl", "console", "otlp", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TracingConfig:
+    """Where spans go.
+
+    Resolved once in the driver (``from_env``) and shipped to every actor with the runtime
+    config, because Ray workers on other nodes do not see the driver's environment.
+
+    Attributes:
+        exporter: ``jsonl`` (a file per process under ``runs_dir/<run id>/traces``; works
+            with no backend), ``console``, ``otlp`` (HTTP/protobuf) or ``none``.
+        runs_dir: Root of run directories for the jsonl exporter.
+        otlp_endpoint: Full OTLP/HTTP traces URL, e.g. ``http://127.0.0.1:4318/v1/traces``.
+        otlp_headers: Extra HTTP headers for OTLP (API keys of hosted backends).
+        record_payloads: Record message payloads on spans, truncated (off: privacy).
+        payload_max_chars: Truncation length when payloads are recorded.
+        export_delay_ms: Batch span processor delay; spans are also flushed on stop.
+    """
+
+    exporter: str = "jsonl"
+    runs_dir: str = "~/.raygent/runs"
+    otlp_endpoint: str | None = None
+    otlp_headers: dict[str, str] = field(default_factory=dict)
+    record_payloads: bool = False
+    payload_max_chars: int = 256
+    export_delay_ms: int = 500
+
+    def __post_init__(self) -> None:
+        if self.exporter not in TRACE_EXPORTERS:
+            raise ConfigError(
+                f"unknown exporter {self.exporter!r}: use one of {', '.join(TRACE_EXPORTERS)}",
+                field="tracing.exporter",
+            )
+        if self.payload_max_chars < 0:
+            raise ConfigError("must be >= 0", field="tracing.payload_max_chars")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> TracingConfig:
+        """Read ``RAYGENT_TRACE_*`` and the standard ``OTEL_*`` variables.
+
+        ``RAYGENT_TRACE_EXPORTER`` wins over ``OTEL_TRACES_EXPORTER``; the OTLP endpoint
+        comes from ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``
+        (``/v1/traces`` appended), headers from ``OTEL_EXPORTER_OTLP_HEADERS``.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        exporter = env.get("RAYGENT_TRACE_EXPORTER") or env.get("OTEL_TRACES_EXPORTER")
+        if exporter:
+            values["exporter"] = exporter.split(",")[0].strip()
+        if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+            values["exporter"] = "none"
+        endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        if not endpoint and env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+        if endpoint:
+            values["otlp_endpoint"] = endpoint
+        headers = env.get("OTEL_EXPORTER_OTLP_HEADERS")
+        if headers:
+            values["otlp_headers"] = dict(
+                h.split("=", 1) for h in headers.split(",") if "=" in h)
+        if env.get("RAYGENT_TRACE_DIR"):
+            values["runs_dir"] = env["RAYGENT_TRACE_DIR"]
+        if env.get("RAYGENT_TRACE_PAYLOADS", "").lower() in ("1", "true", "yes"):
+            values["record_payloads"] = True
+        values.update(overrides)
+        return cls(**values)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RuntimeConfig:
     """Everything the runtime and supervisor need, with laptop defaults."""
@@ -138,6 +208,8 @@ class RuntimeConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     journal_dir: str | None = None
+    run_id: str | None = None  # set by Runtime.start: names the run's trace directory
+    tracing: TracingConfig = field(default_factory=TracingConfig)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -176,5 +248,6 @@ class RuntimeConfig:
                 raise ConfigError(
                     f"{raw!r} is not a valid {f.type}", field=f"RAYGENT_{f.name.upper()}"
                 ) from None
+        values["tracing"] = TracingConfig.from_env(environ)
         values.update(overrides)
         return cls(**values)

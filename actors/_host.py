@@ -10,7 +10,13 @@ import inspect
 from collections import OrderedDict
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Tracer
+
+from actors import _telemetry as tm
 from actors._agent import Agent
+from actors._config import TracingConfig
 from actors._envelope import Envelope, MessageContext
 from actors._errors import HandlerError, RaygentError
 from actors._spec import AgentSpec, BatchResult, Outcome, Snapshot
@@ -19,12 +25,19 @@ from actors._transport import Transport
 _SNAPSHOT_SEEN = 1000  # ids carried in a snapshot: enough to cover a redelivered batch
 
 
+
+
 class AgentHost:
     """Hosts one agent instance for its whole incarnation."""
 
     def __init__(self, spec: AgentSpec, transport: Transport | None, *,
-                 dedupe_window: int = 10_000) -> None:
+                 dedupe_window: int = 10_000, tracer: Tracer | None = None,
+                 tracing: TracingConfig | None = None, task_id: str | None = None) -> None:
         self.spec = spec
+        self._tracer = tracer or tm.tracer()
+        self._tracing = tracing or TracingConfig(exporter="none")
+        self._traced = tracer is not None and self._tracing.exporter != "none"
+        self.task_id = task_id
         self._transport = transport
         self._window = dedupe_window
         self._seen: OrderedDict[str, Any] = OrderedDict()
@@ -56,33 +69,114 @@ class AgentHost:
     async def deliver(self, batch: list[Envelope]) -> BatchResult:
         """Run a batch in order; stop at the first failure.
 
-        Plain handlers that follow one another run together in one worker thread, so a
-        batch costs one thread hop, not one per message.
+        The batch is cut into segments of envelopes that follow one another with the same
+        trace context and the same kind of handler. Plain handlers of a segment run
+        together in one worker thread (one thread hop, not one per message), and a segment
+        is one ``process`` span, so tracing costs per segment, not per message.
         """
         agent = self._need_agent()
         outcomes: list[Outcome] = []
         i = 0
-        failed = False
-        while i < len(batch) and not failed:
-            env = batch[i]
-            if self._is_async.get(env.kind, True):
-                out = await self._run_async(agent, env)
-                outcomes.append(out)
-                failed = out.status == "error"
-                i += 1
-                continue
-            j = i
-            while j < len(batch) and not self._is_async.get(batch[j].kind, True):
-                j += 1
-            chunk = await asyncio.to_thread(self._run_sync_chunk, agent, batch[i:j])
-            outcomes.extend(chunk)
-            failed = chunk[-1].status == "error"
-            i += len(chunk)
+        while i < len(batch):
+            j = self._segment_end(batch, i)
+            segment = batch[i:j]
+            span = self._open_span(segment)
+            token = None if span is None else otel_context.attach(trace.set_span_in_context(span))
+            try:
+                if self._is_async.get(segment[0].kind, True):
+                    outs = await self._run_async(agent, segment, span)
+                else:
+                    outs = await asyncio.to_thread(self._run_sync, agent, segment, span)
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+                if span is not None:
+                    span.end()
+            outcomes.extend(outs)
+            if outs and outs[-1].status == "error":
+                break
+            i = j
         outcomes.extend(Outcome(status="skipped") for _ in range(len(batch) - len(outcomes)))
         if self.spec.has_snapshot:
             return BatchResult(outcomes=outcomes, snapshot=self.take_snapshot(),
                                has_snapshot=True)
         return BatchResult(outcomes=outcomes)
+
+    def _segment_end(self, batch: list[Envelope], i: int) -> int:
+        first = batch[i]
+        is_async = self._is_async.get(first.kind, True)
+        parent = first.trace.get("traceparent") if self._traced else None
+        j = i + 1
+        while j < len(batch):
+            env = batch[j]
+            if self._is_async.get(env.kind, True) != is_async:
+                break
+            if self._traced and env.trace.get("traceparent") != parent:
+                break
+            j += 1
+        return j
+
+    def _open_span(self, segment: list[Envelope]) -> Span | None:
+        """The ``process`` span of a segment (a child of the context its envelopes carry)."""
+        if not self._traced:
+            return None
+        env = segment[0]
+        attrs: dict[str, Any] = {
+            tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_OPERATION: "process",
+            tm.MSG_DESTINATION: self.spec.name, tm.MSG_ID: env.id, tm.KIND: env.kind,
+            tm.ATTEMPT: env.attempt, tm.SENDER: env.sender, tm.AGENT: self.spec.name,
+        }
+        if len(segment) > 1:
+            attrs[tm.MSG_BATCH_COUNT] = len(segment)
+        if env.correlation_id:
+            attrs[tm.MSG_CONVERSATION] = env.correlation_id
+        if self.task_id:
+            attrs[tm.RAY_TASK_ID] = self.task_id
+        if self._tracing.record_payloads:
+            attrs[tm.PAYLOAD] = tm.payload_text(env.payload, self._tracing.payload_max_chars)
+        return self._tracer.start_span(
+            tm.span_process(self.spec.name), context=tm.extract(env.trace),
+            kind=SpanKind.CONSUMER, attributes=attrs)
+
+    async def _run_async(self, agent: Agent, segment: list[Envelope],
+                         span: Span | None) -> list[Outcome]:
+        handlers = type(agent)._raygent_handlers
+        outs: list[Outcome] = []
+        for env in segment:
+            dup = self._duplicate(env)
+            if dup is not None:
+                outs.append(dup)
+                continue
+            attr = handlers.get(env.kind)
+            try:
+                if attr is None:
+                    value = await agent.on_unhandled(env.payload, MessageContext.of(env))
+                else:
+                    value = await getattr(agent, attr)(env.payload, MessageContext.of(env))
+            except Exception as exc:
+                outs.append(self._fail(env, exc, span))
+                break
+            self._remember(env, value)
+            outs.append(Outcome(status="ok", value=value))
+        return outs
+
+    def _run_sync(self, agent: Agent, segment: list[Envelope],
+                  span: Span | None) -> list[Outcome]:
+        handlers = type(agent)._raygent_handlers
+        outs: list[Outcome] = []
+        for env in segment:
+            dup = self._duplicate(env)
+            if dup is not None:
+                outs.append(dup)
+                continue
+            try:
+                value = getattr(agent, handlers[env.kind])(env.payload, MessageContext.of(env))
+            except Exception as exc:
+                outs.append(self._fail(env, exc, span))
+                break
+            self._remember(env, value)
+            outs.append(Outcome(status="ok", value=value))
+        return outs
 
     def _duplicate(self, env: Envelope) -> Outcome | None:
         key = env.dedupe_key
@@ -96,44 +190,16 @@ class AgentHost:
             self._seen.popitem(last=False)
         self.handled += 1
 
-    def _fail(self, env: Envelope, exc: BaseException) -> Outcome:
+    def _fail(self, env: Envelope, exc: BaseException, span: Span | None = None) -> Outcome:
+        if span is not None:
+            span.set_attribute(tm.MSG_ID, env.id)
+            span.set_attribute(tm.ATTEMPT, env.attempt)
+            tm.mark_error(span, exc, f"{type(exc).__name__}: {exc}")
         if isinstance(exc, RaygentError):
             err: Exception = exc
         else:
             err = HandlerError(self.spec.name, env.kind, type(exc).__name__, str(exc))
         return Outcome(status="error", error=err)
-
-    async def _run_async(self, agent: Agent, env: Envelope) -> Outcome:
-        dup = self._duplicate(env)
-        if dup is not None:
-            return dup
-        attr = type(agent)._raygent_handlers.get(env.kind)
-        try:
-            if attr is None:
-                value = await agent.on_unhandled(env.payload, MessageContext.of(env))
-            else:
-                value = await getattr(agent, attr)(env.payload, MessageContext.of(env))
-        except Exception as exc:
-            return self._fail(env, exc)
-        self._remember(env, value)
-        return Outcome(status="ok", value=value)
-
-    def _run_sync_chunk(self, agent: Agent, chunk: list[Envelope]) -> list[Outcome]:
-        handlers = type(agent)._raygent_handlers
-        outs: list[Outcome] = []
-        for env in chunk:
-            dup = self._duplicate(env)
-            if dup is not None:
-                outs.append(dup)
-                continue
-            try:
-                value = getattr(agent, handlers[env.kind])(env.payload, MessageContext.of(env))
-            except Exception as exc:
-                outs.append(self._fail(env, exc))
-                break
-            self._remember(env, value)
-            outs.append(Outcome(status="ok", value=value))
-        return outs
 
     def take_snapshot(self) -> Snapshot:
         """Capture state and the most recent handled ids."""

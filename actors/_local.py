@@ -59,3 +59,6 @@ class LocalBackend:
 
     async def rss_mb(self, ref: Any) -> float | None:
         return None
+
+    async def flush(self, ref: Any) -> None:
+        return None

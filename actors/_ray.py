@@ -20,6 +20,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from actors import _otel_setup
 from actors._config import Resources, RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import AgentUnavailableError, RaygentError
@@ -66,6 +67,17 @@ def _process_facts() -> dict[str, Any]:
     return {"pid": os.getpid(), "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id()}
 
 
+def _tracer_for(config: RuntimeConfig, component: str) -> Any:
+    """Set up this actor process's TracerProvider (once) and return raygent's tracer."""
+    if config.tracing.exporter == "none":
+        return None
+    ctx = ray.get_runtime_context()
+    provider = _otel_setup.configure(
+        config.tracing, run_id=config.run_id or "default", component=component,
+        attributes={"ray.node_id": ctx.get_node_id(), "ray.actor_id": ctx.get_actor_id() or ""})
+    return provider.get_tracer("raygent")
+
+
 class AgentActor:
     """One agent in its own Ray actor process."""
 
@@ -75,10 +87,13 @@ class AgentActor:
         self._supervisor: Any = None
         logging.basicConfig(
             level=logging.INFO, format=f"%(asctime)s {spec.name} %(levelname)s %(message)s")
+        tracer = _tracer_for(config, spec.name)
         transport = SupervisorTransport(
             self._call_supervisor, max_bytes=config.max_message_bytes,
-            ask_timeout_s=config.ask_timeout_s)
-        self._host = AgentHost(spec, transport, dedupe_window=config.dedupe_window)
+            ask_timeout_s=config.ask_timeout_s, tracer=tracer)
+        self._host = AgentHost(spec, transport, dedupe_window=config.dedupe_window,
+                               tracer=tracer, tracing=config.tracing)
+        self._traced = tracer is not None
 
     async def _call_supervisor(self, method: str, *args: Any) -> Any:
         if self._supervisor is None:
@@ -94,13 +109,21 @@ class AgentActor:
         return _process_facts()
 
     async def deliver(self, batch: list[Envelope]) -> BatchResult:
+        if self._traced:
+            self._host.task_id = ray.get_runtime_context().get_task_id()
         return await self._host.deliver(batch)
 
     async def health(self) -> None:
         await self._host.health()
 
     async def stop(self) -> Snapshot | None:
-        return await self._host.stop()
+        try:
+            return await self._host.stop()
+        finally:
+            await asyncio.to_thread(_otel_setup.flush_all)
+
+    async def flush(self) -> None:
+        await asyncio.to_thread(_otel_setup.flush_all)
 
     def rss_mb(self) -> float:
         import psutil
@@ -189,6 +212,9 @@ class RayBackend:
         value: float = await ref.rss_mb.remote()
         return value
 
+    async def flush(self, ref: Any) -> None:
+        await ref.flush.remote()
+
 
 class SupervisorActor:
     """The supervisor as a named, detached async Ray actor."""
@@ -196,7 +222,8 @@ class SupervisorActor:
     def __init__(self, config: RuntimeConfig) -> None:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s supervisor %(levelname)s %(message)s")
-        self._core = SupervisorCore(config, RayBackend(config))
+        self._core = SupervisorCore(config, RayBackend(config),
+                                    tracer=_tracer_for(config, "supervisor"))
         self._config = config
 
     async def ready(self) -> dict[str, Any]:
@@ -254,7 +281,14 @@ class SupervisorActor:
         await self._core.stop_agent(name, timeout_s)
 
     async def shutdown(self, timeout_s: float = 10.0) -> None:
-        await self._core.shutdown(timeout_s)
+        try:
+            await self._core.shutdown(timeout_s)
+        finally:
+            await asyncio.to_thread(_otel_setup.flush_all)
+
+    async def flush_traces(self) -> None:
+        await self._core.flush_traces()
+        await asyncio.to_thread(_otel_setup.flush_all)
 
     async def check_health(self) -> None:
         await self._core.check_health()

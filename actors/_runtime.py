@@ -13,11 +13,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import ray
+from opentelemetry.trace import SpanKind, Tracer, TracerProvider
 from ray.exceptions import GetTimeoutError
 
+from actors import _otel_setup
+from actors import _telemetry as tm
 from actors._agent import Agent
 from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfig
 from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError
+from actors._ids import new_id
 from actors._ray import supervisor_handle, unwrap
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
@@ -45,11 +49,14 @@ class Runtime:
         namespace: Ray namespace of the system (default: ``config.namespace``).
         config: Runtime configuration; defaults from ``RAYGENT_*`` environment variables.
         init_kwargs: Extra keyword arguments for ``ray.init`` (e.g. ``num_cpus``).
+        tracer_provider: Where the driver's spans go; by default one is set up from
+            ``config.tracing`` (the jsonl files of the run, unless tracing is off).
     """
 
     def __init__(self, address: str | None = None, *, namespace: str | None = None,
                  config: RuntimeConfig | None = None,
-                 init_kwargs: Mapping[str, Any] | None = None) -> None:
+                 init_kwargs: Mapping[str, Any] | None = None,
+                 tracer_provider: TracerProvider | None = None) -> None:
         cfg = config or RuntimeConfig.from_env()
         if namespace is not None:
             cfg = cfg.evolve(namespace=namespace)
@@ -58,6 +65,8 @@ class Runtime:
         self._init_kwargs = dict(init_kwargs or {})
         self._sup: Any = None
         self._owns_ray = False
+        self._provider = tracer_provider
+        self._tracer: Tracer = tm.tracer(tracer_provider)
 
     # -- connection ----------------------------------------------------------------------
 
@@ -73,10 +82,49 @@ class Runtime:
     def start(self) -> Runtime:
         """Connect to Ray and find or create the supervisor."""
         self._connect()
+        if self.config.run_id is None:
+            self.config = self.config.evolve(run_id=new_id())
         self._sup = supervisor_handle(self.config, create=True)
         self._get(self._sup.ready.remote(), self.config.start_timeout_s)
         self.config = self._get(self._sup.config.remote())
+        self._setup_tracing()
         return self
+
+    def _setup_tracing(self) -> None:
+        if self._provider is None and self.config.tracing.exporter != "none":
+            self._provider = _otel_setup.configure(
+                self.config.tracing, run_id=self.run_id, component="driver",
+                set_global=False)
+        if self._provider is not None:
+            self._tracer = self._provider.get_tracer(tm.TRACER_NAME)
+
+    @property
+    def run_id(self) -> str:
+        """Id of this system's run (names its trace directory)."""
+        return self.config.run_id or "default"
+
+    @property
+    def tracer(self) -> Tracer:
+        """The driver's raygent tracer (for spans around your own driver code)."""
+        return self._tracer
+
+    @property
+    def trace_dir(self) -> str | None:
+        """Directory of this run's jsonl trace files, when that exporter is on."""
+        if self.config.tracing.exporter != "jsonl":
+            return None
+        return _otel_setup.run_dir(self.config.tracing, self.run_id)
+
+    def flush_traces(self) -> None:
+        """Make every process export its finished spans now (agents, supervisor, driver)."""
+        self._get(self.supervisor.flush_traces.remote())
+        if self._provider is not None and hasattr(self._provider, "force_flush"):
+            self._provider.force_flush()
+
+    def _span(self, name: str, kind: SpanKind, destination: str, **attrs: Any) -> Any:
+        return self._tracer.start_as_current_span(name, kind=kind, attributes={
+            tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_OPERATION: "send",
+            tm.MSG_DESTINATION: destination, tm.SENDER: DRIVER, **attrs})
 
     def attach(self) -> Runtime:
         """Connect to an already running system (e.g. from a second process).
@@ -94,6 +142,7 @@ class Runtime:
                 "`raygent run`, or pass the right --address / --namespace"
             ) from None
         self.config = self._get(self._sup.config.remote())
+        self._setup_tracing()
         return self
 
     @property
@@ -127,6 +176,8 @@ class Runtime:
         if self._sup is not None:
             with contextlib.suppress(Exception):
                 self._get(self._sup.shutdown.remote(timeout_s), timeout_s * 2 + 5)
+            if self._provider is not None and hasattr(self._provider, "force_flush"):
+                self._provider.force_flush()
             with contextlib.suppress(Exception):
                 ray.kill(self._sup, no_restart=True)
             self._sup = None
@@ -212,9 +263,11 @@ class Runtime:
 
     # -- messaging -----------------------------------------------------------------------
 
-    def _envelope(self, recipient: str | None, payload: Any, **kw: Any) -> Any:
+    def _envelope(self, recipient: str | None, payload: Any,
+                  carrier: dict[str, str] | None = None, **kw: Any) -> Any:
         return make_envelope(sender=DRIVER, recipient=recipient, payload=payload,
-                             max_bytes=self.config.max_message_bytes, **kw)
+                             max_bytes=self.config.max_message_bytes,
+                             trace=tm.inject() if carrier is None else carrier, **kw)
 
     def send(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
              deadline_s: float | None = None, idempotency_key: str | None = None) -> str:
@@ -226,18 +279,20 @@ class Runtime:
             MailboxFullError: The mailbox stayed full (``timeout_s`` waits under the
                 ``block`` policy).
         """
-        env = self._envelope(recipient, payload, deadline_s=deadline_s,
-                             idempotency_key=idempotency_key)
-        (out,) = self._get(self.supervisor.submit.remote([env], timeout_s))
-        return str(_raise_outcome(out))
+        with self._span(tm.span_send(recipient), SpanKind.PRODUCER, recipient):
+            env = self._envelope(recipient, payload, deadline_s=deadline_s,
+                                 idempotency_key=idempotency_key)
+            (out,) = self._get(self.supervisor.submit.remote([env], timeout_s))
+            return str(_raise_outcome(out))
 
     async def send_async(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
                          deadline_s: float | None = None,
                          idempotency_key: str | None = None) -> str:
-        env = self._envelope(recipient, payload, deadline_s=deadline_s,
-                             idempotency_key=idempotency_key)
-        (out,) = await self._aget(self.supervisor.submit.remote([env], timeout_s))
-        return str(_raise_outcome(out))
+        with self._span(tm.span_send(recipient), SpanKind.PRODUCER, recipient):
+            env = self._envelope(recipient, payload, deadline_s=deadline_s,
+                                 idempotency_key=idempotency_key)
+            (out,) = await self._aget(self.supervisor.submit.remote([env], timeout_s))
+            return str(_raise_outcome(out))
 
     def send_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
                   ) -> list[str | RaygentError]:
@@ -246,17 +301,25 @@ class Runtime:
         Order is kept per recipient. Sender-side errors (unknown kind, too large) raise
         before anything is queued.
         """
-        envs = [self._envelope(r, p) for r, p in items]
-        result: list[str | RaygentError] = self._get(
-            self.supervisor.submit.remote(envs, timeout_s))
-        return result
+        items = list(items)
+        with self._span(tm.span_send("batch"), SpanKind.PRODUCER, "batch",
+                        **{tm.MSG_BATCH_COUNT: len(items)}):
+            carrier = tm.inject()
+            envs = [self._envelope(r, p, carrier) for r, p in items]
+            result: list[str | RaygentError] = self._get(
+                self.supervisor.submit.remote(envs, timeout_s))
+            return result
 
     async def send_many_async(self, items: Iterable[tuple[str, Any]], *,
                               timeout_s: float | None = None) -> list[str | RaygentError]:
-        envs = [self._envelope(r, p) for r, p in items]
-        result: list[str | RaygentError] = await self._aget(
-            self.supervisor.submit.remote(envs, timeout_s))
-        return result
+        items = list(items)
+        with self._span(tm.span_send("batch"), SpanKind.PRODUCER, "batch",
+                        **{tm.MSG_BATCH_COUNT: len(items)}):
+            carrier = tm.inject()
+            envs = [self._envelope(r, p, carrier) for r, p in items]
+            result: list[str | RaygentError] = await self._aget(
+                self.supervisor.submit.remote(envs, timeout_s))
+            return result
 
     def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None) -> Any:
         """Send a request and return the handler's reply.
@@ -266,29 +329,41 @@ class Runtime:
             HandlerError: The handler failed on every attempt.
         """
         timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
-        return _raise_outcome(self._get(self.supervisor.ask.remote(env, timeout)))
+        with self._span(tm.span_ask(recipient), SpanKind.CLIENT, recipient):
+            env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
+            return _raise_outcome(self._get(self.supervisor.ask.remote(env, timeout)))
 
     async def ask_async(self, recipient: str, payload: Any, *,
                         timeout_s: float | None = None) -> Any:
         timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
-        return _raise_outcome(await self._aget(self.supervisor.ask.remote(env, timeout)))
+        with self._span(tm.span_ask(recipient), SpanKind.CLIENT, recipient):
+            env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
+            return _raise_outcome(await self._aget(self.supervisor.ask.remote(env, timeout)))
 
     def ask_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
                  ) -> list[Any]:
         """Send many requests in one call; return each reply, or the error for it."""
-        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        envs = [self._envelope(r, p, deadline_s=timeout, expects_reply=True) for r, p in items]
-        result: list[Any] = self._get(self.supervisor.ask_many.remote(envs, timeout))
-        return result
+        items = list(items)
+        with self._span(tm.span_ask("batch"), SpanKind.CLIENT, "batch",
+                        **{tm.MSG_BATCH_COUNT: len(items)}):
+            timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
+            carrier = tm.inject()
+            envs = [self._envelope(r, p, carrier, deadline_s=timeout, expects_reply=True)
+                    for r, p in items]
+            result: list[Any] = self._get(self.supervisor.ask_many.remote(envs, timeout))
+            return result
 
     def ask_many_ref(self, items: Iterable[tuple[str, Any]], *,
                      timeout_s: float | None = None) -> Any:
         """Like :meth:`ask_many` but return the Ray ObjectRef at once (many in flight)."""
+        items = list(items)
         timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        envs = [self._envelope(r, p, deadline_s=timeout, expects_reply=True) for r, p in items]
-        return self.supervisor.ask_many.remote(envs, timeout)
+        with self._span(tm.span_send("batch"), SpanKind.PRODUCER, "batch",
+                        **{tm.MSG_BATCH_COUNT: len(items)}):
+            carrier = tm.inject()
+            envs = [self._envelope(r, p, carrier, deadline_s=timeout, expects_reply=True)
+                    for r, p in items]
+            return self.supervisor.ask_many.remote(envs, timeout)
 
     async def ask_many_async(self, items: Iterable[tuple[str, Any]], *,
                              timeout_s: float | None = None) -> list[Any]:
@@ -297,12 +372,14 @@ class Runtime:
 
     def publish(self, topic: str, payload: Any) -> int:
         """Publish to a topic; return how many subscribers it was queued for."""
-        env = self._envelope(None, payload, topic=topic)
-        return int(self._get(self.supervisor.publish.remote(env)))
+        with self._span(tm.span_publish(topic), SpanKind.PRODUCER, topic):
+            env = self._envelope(None, payload, topic=topic)
+            return int(self._get(self.supervisor.publish.remote(env)))
 
     async def publish_async(self, topic: str, payload: Any) -> int:
-        env = self._envelope(None, payload, topic=topic)
-        return int(await self._aget(self.supervisor.publish.remote(env)))
+        with self._span(tm.span_publish(topic), SpanKind.PRODUCER, topic):
+            env = self._envelope(None, payload, topic=topic)
+            return int(await self._aget(self.supervisor.publish.remote(env)))
 
     # -- inspection ----------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opentelemetry.trace import Span, SpanKind, Tracer
+
+from actors import _telemetry as tm
 from actors._config import RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import (
@@ -42,6 +45,7 @@ from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors.messages import EVENTS_TOPIC, AgentEvent
 
 log = logging.getLogger("raygent.supervisor")
+MAILBOX_WAITING = "raygent.restart.mailbox_depth"
 
 STARTING, RUNNING, RESTARTING, FAILED, STOPPING, STOPPED = (
     "starting", "running", "restarting", "failed", "stopping", "stopped")
@@ -64,6 +68,7 @@ class AgentBackend(Protocol):
     async def stop(self, ref: Any) -> Snapshot | None: ...
     async def kill(self, ref: Any, name: str) -> None: ...
     async def rss_mb(self, ref: Any) -> float | None: ...
+    async def flush(self, ref: Any) -> None: ...
 
 
 @dataclass(slots=True)
@@ -101,8 +106,10 @@ class SupervisorCore:
     """One system's supervisor. Every agent-to-agent message passes through it."""
 
     def __init__(self, config: RuntimeConfig, backend: AgentBackend,
-                 journal: Journal | None = None) -> None:
+                 journal: Journal | None = None, tracer: Tracer | None = None) -> None:
         self.config = config
+        self._tracer = tracer or tm.tracer()
+        self._traced = tracer is not None and config.tracing.exporter != "none"
         self.backend = backend
         self.journal: Journal = journal or NullJournal()
         self._agents: dict[str, _Agent] = {}
@@ -213,6 +220,50 @@ class SupervisorCore:
             raise AgentUnavailableError(name, "the system is shutting down")
         return rec
 
+    def _route(self, accepted: list[tuple[_Agent, Envelope]]) -> tuple[list[Envelope], list[Span]]:
+        """Open one ``route`` span per recipient and sender context, continuing its trace.
+
+        A batch of envelopes from one sender span (``ask_many``, a publish) shares one
+        route span, so tracing costs per call, not per message; a single send gets its own.
+        """
+        if not self._traced:
+            return [env for _, env in accepted], []
+        groups: dict[tuple[str, str], tuple[Span, dict[str, str]]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        out: list[Envelope] = []
+        for rec, env in accepted:
+            key = (rec.spec.name, env.trace.get("traceparent", ""))
+            group = groups.get(key)
+            if group is None:
+                span = self._tracer.start_span(
+                    tm.span_route(rec.spec.name), context=tm.extract(env.trace),
+                    kind=SpanKind.INTERNAL, attributes={
+                        tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_OPERATION: "receive",
+                        tm.MSG_DESTINATION: rec.spec.name, tm.MSG_ID: env.id,
+                        tm.KIND: env.kind, tm.SENDER: env.sender,
+                        tm.MAILBOX_DEPTH: len(rec.mailbox)})
+                group = groups[key] = (span, tm.inject(span))
+            counts[key] = counts.get(key, 0) + 1
+            out.append(env.evolve(trace=group[1]))
+        for key, (span, _) in groups.items():
+            if counts[key] > 1:
+                span.set_attribute(tm.MSG_BATCH_COUNT, counts[key])
+        return out, [span for span, _ in groups.values()]
+
+    def _trace_event(self, name: str, rec: _Agent, env: Envelope, *, error: str | None,
+                     is_error: bool, **attrs: Any) -> None:
+        """A short span for a rare event of one message (retry, redelivery, dead letter)."""
+        if not self._traced:
+            return
+        span = self._tracer.start_span(
+            f"{name} {rec.spec.name}", context=tm.extract(env.trace), attributes={
+                tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_DESTINATION: rec.spec.name,
+                tm.MSG_ID: env.id, tm.KIND: env.kind, tm.ATTEMPT: env.attempt, **attrs})
+        span.add_event(f"raygent.{name}", {"error": error or ""})
+        if is_error:
+            tm.mark_error(span, None, error or name)
+        span.end()
+
     async def _enqueue(self, rec: _Agent, item: _Pending, timeout_s: float | None) -> None:
         box = rec.spec.mailbox
         if len(rec.mailbox) >= box.capacity:
@@ -240,13 +291,25 @@ class SupervisorCore:
         ``timeout_s`` is how long to wait for room under the ``block`` mailbox policy.
         """
         results: list[str | RaygentError] = []
+        accepted: list[tuple[_Agent, Envelope]] = []
+        slots: list[int] = []
         for env in envs:
             try:
-                rec = self._target(env)
-                await self._enqueue(rec, _Pending(env), timeout_s)
+                accepted.append((self._target(env), env))
+                slots.append(len(results))
                 results.append(env.id)
             except RaygentError as exc:
                 results.append(exc)
+        routed, spans = self._route(accepted)
+        for slot, (rec, _), env in zip(slots, accepted, routed, strict=True):
+            try:
+                await self._enqueue(rec, _Pending(env), timeout_s)
+            except RaygentError as exc:
+                results[slot] = exc
+                for span in spans:
+                    span.add_event("raygent.rejected", {tm.MSG_ID: env.id, "error": str(exc)})
+        for span in spans:
+            span.end()
         return results
 
     async def ask(self, env: Envelope, timeout_s: float | None = None) -> Any:
@@ -260,16 +323,29 @@ class SupervisorCore:
         timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Any] | RaygentError] = []
+        accepted: list[tuple[_Agent, Envelope]] = []
+        slots: list[int] = []
         for env in envs:
             if not env.expects_reply:
                 env = env.evolve(expects_reply=True)
             try:
-                rec = self._target(env)
-                fut: asyncio.Future[Any] = loop.create_future()
-                await self._enqueue(rec, _Pending(env, fut), timeout)
-                futures.append(fut)
+                accepted.append((self._target(env), env))
+                slots.append(len(futures))
+                futures.append(loop.create_future())
             except RaygentError as exc:
                 futures.append(exc)
+        routed, spans = self._route(accepted)
+        for slot, (rec, _), env in zip(slots, accepted, routed, strict=True):
+            fut = futures[slot]
+            assert isinstance(fut, asyncio.Future)
+            try:
+                await self._enqueue(rec, _Pending(env, fut), timeout)
+            except RaygentError as exc:
+                futures[slot] = exc
+                for span in spans:
+                    span.add_event("raygent.rejected", {tm.MSG_ID: env.id, "error": str(exc)})
+        for span in spans:
+            span.end()
         pending = [f for f in futures if isinstance(f, asyncio.Future)]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
@@ -296,19 +372,22 @@ class SupervisorCore:
             if env.kind not in rec.spec.accepted:
                 raise PayloadTypeError(name, env.kind, rec.spec.accepted)
         queued = 0
-        for name in subs:
-            rec = self._agents[name]
-            copy = env.evolve(id=_new_id(), recipient=name,
-                              correlation_id=env.correlation_id or env.id)
+        copies = [(self._agents[name], env.evolve(
+            id=_new_id(), recipient=name, correlation_id=env.correlation_id or env.id))
+            for name in subs]
+        routed, spans = self._route(copies)
+        for (rec, _), copy in zip(copies, routed, strict=True):
             try:
                 if rec.state in (FAILED, STOPPED):
-                    raise AgentFailedError(name, rec.last_error or rec.state)
+                    raise AgentFailedError(rec.spec.name, rec.last_error or rec.state)
                 await self._enqueue(rec, _Pending(copy), None)
                 queued += 1
             except RaygentError as exc:
                 # A full or failed subscriber must not lose the message silently.
                 self._dead_letter(rec, _Pending(copy), "publish: " + type(exc).__name__,
                                   str(exc))
+        for span in spans:
+            span.end()
         return queued
 
     def subscribe(self, name: str, topic: str) -> None:
@@ -370,6 +449,8 @@ class SupervisorCore:
                         self._dead_letter(rec, p, f"agent crashed on it {p.env.attempt} times",
                                           str(exc))
                     else:
+                        self._trace_event("redeliver", rec, p.env, is_error=False,
+                                          error=f"{type(exc).__name__}: {exc}")
                         again.append(_Pending(p.env.evolve(attempt=attempt), p.future))
                 self._requeue_front(rec, again)
                 rec.isolate = len(again)
@@ -410,6 +491,8 @@ class SupervisorCore:
             retry = self.config.retry
             if item.env.attempt < retry.max_attempts:
                 rec.retried += 1
+                self._trace_event("retry", rec, item.env, is_error=False, error=str(err),
+                                  **{"raygent.retry.next_attempt": item.env.attempt + 1})
                 again = _Pending(item.env.evolve(attempt=item.env.attempt + 1), item.future)
                 rec.backoff_until = time.monotonic() + retry.delay(
                     item.env.attempt + 1, self._rand.random())
@@ -429,6 +512,8 @@ class SupervisorCore:
         rec.dead += 1
         self._dlq.append(DeadLetter(envelope=item.env, reason=reason, error=error,
                                     at=time.time()))
+        self._trace_event("dead_letter", rec, item.env, is_error=True,
+                          error=f"{reason}: {error}" if error else reason)
         self.journal.finished(item.env)
         if item.future is not None and not item.future.done():
             item.future.set_result(AgentFailedError(rec.spec.name, reason)
@@ -563,6 +648,19 @@ class SupervisorCore:
         return [rec]
 
     async def _restart_one(self, rec: _Agent, reason: str, *, graceful: bool) -> None:
+        if not self._traced:
+            await self._restart_inner(rec, reason, graceful=graceful)
+            return
+        with self._tracer.start_as_current_span(
+            tm.span_restart(rec.spec.name), attributes={
+                tm.AGENT: rec.spec.name, "raygent.restart.reason": reason,
+                "raygent.restart.graceful": graceful}) as span:
+            span.set_attribute(MAILBOX_WAITING, len(rec.mailbox))
+            await self._restart_inner(rec, reason, graceful=graceful)
+            if rec.state == FAILED:
+                tm.mark_error(span, None, rec.last_error or "restart failed")
+
+    async def _restart_inner(self, rec: _Agent, reason: str, *, graceful: bool) -> None:
         rec.state = RESTARTING
         old = rec.ref
         if graceful:
@@ -630,6 +728,11 @@ class SupervisorCore:
             dead_letters=len(self._dlq), routed=self._routed,
             topics={t: tuple(s) for t, s in self._topics.items()},
         )
+
+    async def flush_traces(self) -> None:
+        """Ask every agent to export its finished spans now."""
+        await asyncio.gather(*(self.backend.flush(r.ref) for r in self._agents.values()
+                               if r.state == RUNNING), return_exceptions=True)
 
     def agent_names(self) -> list[str]:
         return [n for n, r in self._agents.items() if r.state != STOPPED]

@@ -12,6 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from opentelemetry.trace import SpanKind, Tracer
+
+from actors import _telemetry as tm
 from actors._envelope import Envelope
 from actors._errors import MessageTooLargeError, NotSerializableError, RaygentError
 from actors._registry import kind_of
@@ -72,42 +75,61 @@ class SupervisorTransport:
     """
 
     def __init__(self, call: Call, *, max_bytes: int, ask_timeout_s: float,
-                 correlation_id: Callable[[], str | None] | None = None) -> None:
+                 tracer: Tracer | None = None) -> None:
         self._call = call
         self._max_bytes = max_bytes
         self._ask_timeout_s = ask_timeout_s
-        self._correlation = correlation_id or (lambda: None)
+        self._tracer = tracer or tm.tracer()
 
     async def send(
         self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None = None,
         deadline_s: float | None = None, idempotency_key: str | None = None,
     ) -> str:
-        env = make_envelope(
-            sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
-            deadline_s=deadline_s, idempotency_key=idempotency_key,
-            correlation_id=self._correlation(),
-        )
-        (outcome,) = await self._call("submit", [env], timeout_s)
-        if isinstance(outcome, RaygentError):
-            raise outcome
-        return env.id
+        with self._tracer.start_as_current_span(
+            tm.span_send(recipient), kind=SpanKind.PRODUCER,
+            attributes=_attrs("send", recipient, sender),
+        ) as span:
+            env = make_envelope(
+                sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
+                deadline_s=deadline_s, idempotency_key=idempotency_key, trace=tm.inject(span),
+            )
+            span.set_attribute(tm.MSG_ID, env.id)
+            span.set_attribute(tm.KIND, env.kind)
+            (outcome,) = await self._call("submit", [env], timeout_s)
+            if isinstance(outcome, RaygentError):
+                raise outcome
+            return env.id
 
     async def ask(
         self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None = None
     ) -> Any:
         timeout = self._ask_timeout_s if timeout_s is None else timeout_s
-        env = make_envelope(
-            sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
-            deadline_s=timeout, expects_reply=True, correlation_id=self._correlation(),
-        )
-        outcome = await self._call("ask", env, timeout)
-        if isinstance(outcome, RaygentError):
-            raise outcome
-        return outcome
+        with self._tracer.start_as_current_span(
+            tm.span_ask(recipient), kind=SpanKind.CLIENT,
+            attributes=_attrs("send", recipient, sender),
+        ) as span:
+            env = make_envelope(
+                sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
+                deadline_s=timeout, expects_reply=True, trace=tm.inject(span),
+            )
+            span.set_attribute(tm.MSG_ID, env.id)
+            span.set_attribute(tm.KIND, env.kind)
+            outcome = await self._call("ask", env, timeout)
+            if isinstance(outcome, RaygentError):
+                raise outcome
+            return outcome
 
     async def publish(self, sender: str, topic: str, payload: Any) -> int:
-        env = make_envelope(
-            sender=sender, topic=topic, payload=payload, max_bytes=self._max_bytes,
-            correlation_id=self._correlation(),
-        )
-        return int(await self._call("publish", env))
+        with self._tracer.start_as_current_span(
+            tm.span_publish(topic), kind=SpanKind.PRODUCER,
+            attributes={**_attrs("send", topic, sender), tm.TOPIC: topic},
+        ) as span:
+            env = make_envelope(sender=sender, topic=topic, payload=payload,
+                                max_bytes=self._max_bytes, trace=tm.inject(span))
+            span.set_attribute(tm.MSG_ID, env.id)
+            return int(await self._call("publish", env))
+
+
+def _attrs(operation: str, destination: str, sender: str) -> dict[str, Any]:
+    return {tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_OPERATION: operation,
+            tm.MSG_DESTINATION: destination, tm.SENDER: sender}

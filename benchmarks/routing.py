@@ -5,7 +5,10 @@
 Prints the figures, then one JSON object as the last line:
 ``routed_per_s``, ``direct_per_s``, ``ratio`` (routed/direct, many messages in flight),
 ``routed_p50_ms``, ``direct_p50_ms``, ``p99_ms``, ``latency_ratio`` (direct/routed p50,
-one request at a time), ``fanout_per_s`` (1 sender to 8 agents).
+one request at a time), ``fanout_per_s`` (1 sender to 8 agents), and with tracing on
+(jsonl exporter) against off, same workload, same run: ``traced_per_s``,
+``untraced_per_s``, ``tracing_ratio`` (traced/untraced). The routing figures above are
+measured with tracing off; the traced system runs beside it in the same Ray.
 
 Routed traffic is submitted with ``ask_many`` (one driver call carries a chunk of
 requests, as a producer batches); ``routed_single_per_s`` also shows one ``ask`` per call.
@@ -18,6 +21,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -26,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ray
 
 from actors import MailboxConfig, Runtime, RuntimeConfig
+from actors._config import TracingConfig
 from actors.messages import Echo
 from benchmarks._agents import DirectActor, WorkAgent
 
@@ -43,8 +48,10 @@ def direct_throughput(actor: Any, n: int) -> float:
 
 def routed_throughput(rt: Runtime, name: str, n: int, chunk: int) -> float:
     t0 = time.perf_counter()
-    refs = [rt.ask_many_ref([(name, Echo(text=str(i))) for i in range(s, min(n, s + chunk))])
-            for s in range(0, n, chunk)]
+    refs = [
+        rt.ask_many_ref([(name, Echo(text=str(i))) for i in range(s, min(n, s + chunk))])
+        for s in range(0, n, chunk)
+    ]
     results = ray.get(refs)
     elapsed = time.perf_counter() - t0
     errors = [r for batch in results for r in batch if isinstance(r, Exception)]
@@ -59,8 +66,13 @@ def routed_single_throughput(rt: Runtime, name: str, n: int) -> float:
     t0 = time.perf_counter()
     refs = []
     for i in range(n):
-        env = make_envelope(sender="driver", recipient=name, payload=Echo(text=str(i)),
-                            max_bytes=rt.config.max_message_bytes, expects_reply=True)
+        env = make_envelope(
+            sender="driver",
+            recipient=name,
+            payload=Echo(text=str(i)),
+            max_bytes=rt.config.max_message_bytes,
+            expects_reply=True,
+        )
         refs.append(rt.supervisor.ask.remote(env, 60.0))
     ray.get(refs)
     return _rate(n, time.perf_counter() - t0)
@@ -91,41 +103,58 @@ def main() -> None:
     chunk = 500
 
     here = os.path.dirname(os.path.abspath(__file__))
+    trace_root = tempfile.mkdtemp(prefix="raygent-bench-traces-")
     config = RuntimeConfig(namespace="raygent-bench",
-                           mailbox=MailboxConfig(capacity=n + 1000), health_interval_s=5.0)
+                           mailbox=MailboxConfig(capacity=n + 1000), health_interval_s=5.0,
+                           tracing=TracingConfig(exporter="none"))
     rt = Runtime(args.address, config=config, init_kwargs={
         "include_dashboard": False,
         "runtime_env": {"py_modules": [here]},
     }).start()
+    traced = Runtime(config=config.evolve(
+        namespace="raygent-bench-traced",
+        tracing=TracingConfig(exporter="jsonl", runs_dir=trace_root))).start()
     try:
         rt.spawn(WorkAgent, name="work")
-        direct = ray.remote(DirectActor).options(max_concurrency=100).remote()
+        traced.spawn(WorkAgent, name="work")
+        traced.ask("work", Echo(text="warm"))
+        direct = ray.remote(DirectActor).remote()
         ray.get(direct.handle.remote(Echo(text="warm")))
         rt.ask("work", Echo(text="warm"))
 
         # Throughput, interleaved rounds so drift on a shared machine hits both alike.
-        d_rates, r_rates, s_rates = [], [], []
+        d_rates, r_rates, s_rates, t_rates = [], [], [], []
         for _ in range(rounds):
             d_rates.append(direct_throughput(direct, n))
             r_rates.append(routed_throughput(rt, "work", n, chunk))
+            t_rates.append(routed_throughput(traced, "work", n, chunk))
             s_rates.append(routed_single_throughput(rt, "work", n // 2))
         direct_per_s = statistics.median(d_rates)
         routed_per_s = statistics.median(r_rates)
         single_per_s = statistics.median(s_rates)
-        print(f"throughput  direct {direct_per_s:9.0f}/s   routed {routed_per_s:9.0f}/s   "
-              f"ratio {routed_per_s / direct_per_s:.2f}   (one ask per call: "
-              f"{single_per_s:.0f}/s, ratio {single_per_s / direct_per_s:.2f})")
+        traced_per_s = statistics.median(t_rates)
+        traced.flush_traces()
+        print(f"tracing     untraced {routed_per_s:9.0f}/s   traced (jsonl) {traced_per_s:9.0f}/s"
+              f"   tracing_ratio {traced_per_s / routed_per_s:.2f}   (spans in {trace_root})")
+        print(
+            f"throughput  direct {direct_per_s:9.0f}/s   routed {routed_per_s:9.0f}/s   "
+            f"ratio {routed_per_s / direct_per_s:.2f}   (one ask per call: "
+            f"{single_per_s:.0f}/s, ratio {single_per_s / direct_per_s:.2f})"
+        )
 
         # Latency, one request at a time, interleaved.
         d_lat: list[float] = []
         r_lat: list[float] = []
         for _ in range(2):
-            d_lat += latencies(lambda i: ray.get(direct.handle.remote(Echo(text=str(i)))),
-                               n_lat // 2)
+            d_lat += latencies(
+                lambda i: ray.get(direct.handle.remote(Echo(text=str(i)))), n_lat // 2
+            )
             r_lat += latencies(lambda i: rt.ask("work", Echo(text=str(i))), n_lat // 2)
         d50, r50, r99 = pct(d_lat, 0.5), pct(r_lat, 0.5), pct(r_lat, 0.99)
-        print(f"latency     direct p50 {d50:.2f} ms   routed p50 {r50:.2f} ms   "
-              f"routed p99 {r99:.2f} ms   latency_ratio {d50 / r50:.2f}")
+        print(
+            f"latency     direct p50 {d50:.2f} ms   routed p50 {r50:.2f} ms   "
+            f"routed p99 {r99:.2f} ms   latency_ratio {d50 / r50:.2f}"
+        )
 
         # Fan-out: one sender to 8 agents.
         names = [f"fan{i}" for i in range(8)]
@@ -135,8 +164,11 @@ def main() -> None:
         t0 = time.perf_counter()
         refs = []
         for s in range(0, m, chunk // 8):
-            items = [(name, Echo(text=str(i))) for i in range(s, min(m, s + chunk // 8))
-                     for name in names]
+            items = [
+                (name, Echo(text=str(i)))
+                for i in range(s, min(m, s + chunk // 8))
+                for name in names
+            ]
             refs.append(rt.ask_many_ref(items))
         ray.get(refs)
         fanout_per_s = _rate(m * 8, time.perf_counter() - t0)
@@ -152,10 +184,14 @@ def main() -> None:
             "p99_ms": round(r99, 3),
             "latency_ratio": round(d50 / r50, 3),
             "fanout_per_s": round(fanout_per_s, 1),
+            "traced_per_s": round(traced_per_s, 1),
+            "untraced_per_s": round(routed_per_s, 1),
+            "tracing_ratio": round(traced_per_s / routed_per_s, 3),
             "n": n,
             "quick": args.quick,
         }
     finally:
+        traced.stop()
         rt.stop()
     print(json.dumps(result))
 

@@ -62,6 +62,14 @@ class Die:
 
 @message
 @dataclass(frozen=True, kw_only=True)
+class CrashOnce:
+    """Kill the agent's process on the first attempt; succeed on the next."""
+
+    key: str = ""
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
 class Unhandled:
     """Registered, but no test agent handles it."""
 
@@ -155,6 +163,12 @@ class LogAgent(Agent):
         if not self.fixed and (msg.succeed_on == 0 or ctx.attempt < msg.succeed_on):
             raise ValueError(f"flaky {msg.key} failed on attempt {ctx.attempt}")
         return f"{msg.key} ok on attempt {ctx.attempt}"
+
+    @handles
+    def on_crash_once(self, msg: CrashOnce, ctx: MessageContext) -> str:
+        if ctx.attempt == 1:
+            os._exit(1)
+        return f"{msg.key} survived on attempt {ctx.attempt}"
 
     @handles
     async def on_fix(self, msg: Fix, ctx: MessageContext) -> None:

@@ -45,10 +45,17 @@ def ray_session() -> Iterator[Any]:
         ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where the tests' runs write their jsonl traces (not the user's ~/.raygent)."""
+    return str(tmp_path_factory.mktemp("runs"))
+
+
 @pytest.fixture
-def make_runtime(ray_session: Any) -> Iterator[Callable[..., Any]]:
+def make_runtime(ray_session: Any, runs_dir: str) -> Iterator[Callable[..., Any]]:
     """Build runtimes in fresh namespaces with quick supervision; stop them afterwards."""
     from actors import RetryPolicy, Runtime, RuntimeConfig
+    from actors._config import TracingConfig
 
     made: list[Any] = []
 
@@ -58,6 +65,7 @@ def make_runtime(ray_session: Any) -> Iterator[Callable[..., Any]]:
             "health_interval_s": 0.3,
             "health_timeout_s": 3.0,
             "retry": RetryPolicy(max_attempts=3, backoff_s=0.01, max_backoff_s=0.05),
+            "tracing": TracingConfig(runs_dir=runs_dir),
         }
         base.update(overrides)
         rt = Runtime(config=RuntimeConfig(**base)).start()
