@@ -110,7 +110,7 @@ def test_the_trace_survives_a_restart_of_the_receiving_agent(runtime):
 class _Collector(BaseHTTPRequestHandler):
     received: list[Any] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
         )

@@ -203,7 +203,7 @@ def test_supervisor_core_mailbox_capacity():
 def test_config_validation_names_the_field():
     with pytest.raises(ConfigError, match="strategy"):
         RuntimeConfig(strategy="one_for_some")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="mailbox.capacity"):
+    with pytest.raises(ConfigError, match=r"mailbox\.capacity"):
         MailboxConfig(capacity=0)
     with pytest.raises(ConfigError, match="RAYGENT_BATCH_SIZE"):
         RuntimeConfig.from_env({"RAYGENT_BATCH_SIZE": "lots"})
