@@ -31,6 +31,7 @@ from actors._errors import UnknownKindError as UnknownKindError
 from actors._errors import UnknownRecipientError as UnknownRecipientError
 from actors._host import AgentHost as AgentHost
 from actors._ids import new_id as new_id
+from actors._memory_client import MemoryClient as MemoryClient
 from actors._registry import message as message
 from actors._registry import register_message as register_message
 from actors._runtime import Runtime as Runtime
@@ -43,12 +44,42 @@ from actors._supervisor import SupervisorCore as SupervisorCore
 logging.getLogger("raygent").addHandler(logging.NullHandler())
 
 __all__ = [
-    "Agent", "AgentError", "AgentExistsError", "AgentFailedError", "AgentHost",
-    "AgentNotFoundError", "AgentSpec", "AgentStatus", "AgentUnavailableError",
-    "AskTimeoutError", "ConfigError", "DeadLetter", "DeliveryError", "Envelope",
-    "HandlerError", "MailboxConfig", "MailboxFullError", "MessageContext", "MessageError",
-    "MessageTooLargeError", "NotSerializableError", "PayloadTypeError", "RaygentError",
-    "Resources", "RestartPolicy", "RetryPolicy", "Runtime", "RuntimeConfig",
-    "RuntimeNotStartedError", "SupervisorCore", "SystemStatus", "UnknownKindError",
-    "UnknownRecipientError", "handles", "message", "new_id", "register_message",
+    "Agent",
+    "AgentError",
+    "AgentExistsError",
+    "AgentFailedError",
+    "AgentHost",
+    "AgentNotFoundError",
+    "AgentSpec",
+    "AgentStatus",
+    "AgentUnavailableError",
+    "AskTimeoutError",
+    "ConfigError",
+    "DeadLetter",
+    "DeliveryError",
+    "Envelope",
+    "HandlerError",
+    "MailboxConfig",
+    "MailboxFullError",
+    "MemoryClient",
+    "MessageContext",
+    "MessageError",
+    "MessageTooLargeError",
+    "NotSerializableError",
+    "PayloadTypeError",
+    "RaygentError",
+    "Resources",
+    "RestartPolicy",
+    "RetryPolicy",
+    "Runtime",
+    "RuntimeConfig",
+    "RuntimeNotStartedError",
+    "SupervisorCore",
+    "SystemStatus",
+    "UnknownKindError",
+    "UnknownRecipientError",
+    "handles",
+    "message",
+    "new_id",
+    "register_message",
 ]

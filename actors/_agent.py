@@ -82,9 +82,13 @@ class Agent:
         name: The agent's unique name in its system.
         config: The mapping given at spawn.
         subscriptions: Topics the agent subscribes to when it starts.
+        concurrency: Handlers that may run at once. 1 (the default) handles messages one
+            at a time in send order; more suits I/O-bound agents (model calls), whose
+            messages then finish in any order and retry one by one.
     """
 
     subscriptions: ClassVar[tuple[str, ...]] = ()
+    concurrency: ClassVar[int] = 1
     _raygent_handlers: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -117,6 +121,21 @@ class Agent:
         self.config: Mapping[str, Any] = dict(config or {})
         self._transport: Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._memory: Any = None
+
+    @property
+    def memory(self) -> Any:
+        """The shared memory service (a ``MemoryClient`` when running on Ray).
+
+        Raises:
+            RaygentError: Outside a runtime, unless a test set ``agent._memory``.
+        """
+        if self._memory is None:
+            raise RaygentError(
+                f"agent {self.name!r} has no memory: spawn memory.MemoryAgent as 'memory' "
+                "in the same system, or set agent._memory in a unit test"
+            )
+        return self._memory
 
     # -- what subclasses override -------------------------------------------------------
 

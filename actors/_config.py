@@ -209,6 +209,7 @@ class RuntimeConfig:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     journal_dir: str | None = None
     run_id: str | None = None  # set by Runtime.start: names the run's trace directory
+    scenario: str | None = None  # tags metrics and spans of a scenario run
     tracing: TracingConfig = field(default_factory=TracingConfig)
 
     def __post_init__(self) -> None:

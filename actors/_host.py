@@ -32,8 +32,10 @@ class AgentHost:
 
     def __init__(self, spec: AgentSpec, transport: Transport | None, *,
                  dedupe_window: int = 10_000, tracer: Tracer | None = None,
-                 tracing: TracingConfig | None = None, task_id: str | None = None) -> None:
+                 tracing: TracingConfig | None = None, task_id: str | None = None,
+                 memory: Any = None) -> None:
         self.spec = spec
+        self._memory = memory
         self._tracer = tracer or tm.tracer()
         self._tracing = tracing or TracingConfig(exporter="none")
         self._traced = tracer is not None and self._tracing.exporter != "none"
@@ -44,6 +46,7 @@ class AgentHost:
         self.agent: Agent | None = None
         self.handled = 0
         self._is_async: dict[str, bool] = {}
+        self._concurrency = max(1, int(getattr(spec.cls, "concurrency", 1)))
 
     async def start(self, snapshot: Snapshot | None = None) -> None:
         """Build the agent, restore its last snapshot, and run ``on_start``."""
@@ -52,6 +55,7 @@ class AgentHost:
             raise RaygentError(f"{self.spec.class_name} is not an Agent subclass")
         if self._transport is not None:
             agent._bind(self._transport, asyncio.get_running_loop())
+        agent._memory = self._memory
         if snapshot is not None:
             self._seen = OrderedDict(snapshot.seen)
             if snapshot.state is not None:
@@ -75,6 +79,8 @@ class AgentHost:
         is one ``process`` span, so tracing costs per segment, not per message.
         """
         agent = self._need_agent()
+        if self._concurrency > 1:
+            return self._result(await self._deliver_concurrently(agent, batch))
         outcomes: list[Outcome] = []
         i = 0
         while i < len(batch):
@@ -97,10 +103,37 @@ class AgentHost:
                 break
             i = j
         outcomes.extend(Outcome(status="skipped") for _ in range(len(batch) - len(outcomes)))
+        return self._result(outcomes)
+
+    def _result(self, outcomes: list[Outcome]) -> BatchResult:
         if self.spec.has_snapshot:
             return BatchResult(outcomes=outcomes, snapshot=self.take_snapshot(),
                                has_snapshot=True)
         return BatchResult(outcomes=outcomes)
+
+    async def _deliver_concurrently(self, agent: Agent, batch: list[Envelope]
+                                    ) -> list[Outcome]:
+        """Run up to ``concurrency`` handlers at once; each envelope settles on its own."""
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(env: Envelope) -> Outcome:
+            async with gate:
+                span = self._open_span([env])
+                token = (None if span is None else
+                         otel_context.attach(trace.set_span_in_context(span)))
+                try:
+                    if self._is_async.get(env.kind, True):
+                        outs = await self._run_async(agent, [env], span)
+                    else:
+                        outs = await asyncio.to_thread(self._run_sync, agent, [env], span)
+                finally:
+                    if token is not None:
+                        otel_context.detach(token)
+                    if span is not None:
+                        span.end()
+                return outs[0]
+
+        return list(await asyncio.gather(*(one(env) for env in batch)))
 
     def _segment_end(self, batch: list[Envelope], i: int) -> int:
         first = batch[i]

@@ -17,14 +17,18 @@ import time
 from typing import Any
 
 import ray
+from opentelemetry import context as otel_context
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors import _otel_setup
+from actors import _telemetry as tm
 from actors._config import Resources, RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import AgentUnavailableError, RaygentError
 from actors._host import AgentHost
+from actors._memory_client import MemoryClient
+from actors._metrics import RayMetrics
 from actors._spec import AgentSpec, BatchResult, Snapshot
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors._supervisor import SupervisorCore
@@ -92,7 +96,8 @@ class AgentActor:
             self._call_supervisor, max_bytes=config.max_message_bytes,
             ask_timeout_s=config.ask_timeout_s, tracer=tracer)
         self._host = AgentHost(spec, transport, dedupe_window=config.dedupe_window,
-                               tracer=tracer, tracing=config.tracing)
+                               tracer=tracer, tracing=config.tracing,
+                               memory=MemoryClient(config.namespace))
         self._traced = tracer is not None
 
     async def _call_supervisor(self, method: str, *args: Any) -> Any:
@@ -130,15 +135,27 @@ class AgentActor:
 
         return float(psutil.Process().memory_info().rss) / (1 << 20)
 
-    async def invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call a public method of the agent directly (for service agents such as memory)."""
+    async def invoke(self, method: str, *args: Any, _trace: dict[str, str] | None = None,
+                     **kwargs: Any) -> Any:
+        """Call a public method of the agent directly (for services such as memory).
+
+        Plain methods run in a worker thread, so many calls are served at once and the
+        agent's loop stays free; the caller's trace context is current while it runs.
+        """
         agent = self._host.agent
-        if agent is None or method.startswith("_") or not hasattr(agent, method):
+        if agent is None or method.startswith("_") or not callable(
+                getattr(agent, method, None)):
             raise RaygentError(f"agent {self._spec.name!r} has no method {method!r}")
-        result = getattr(agent, method)(*args, **kwargs)
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
+        fn = getattr(agent, method)
+        ctx = tm.extract(_trace)
+        token = otel_context.attach(ctx) if ctx is not None else None
+        try:
+            if asyncio.iscoroutinefunction(fn):
+                return await fn(*args, **kwargs)
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
 
 _ACTOR_CLASSES: dict[type, Any] = {}
@@ -223,7 +240,8 @@ class SupervisorActor:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s supervisor %(levelname)s %(message)s")
         self._core = SupervisorCore(config, RayBackend(config),
-                                    tracer=_tracer_for(config, "supervisor"))
+                                    tracer=_tracer_for(config, "supervisor"),
+                                    metrics=RayMetrics(config.namespace, config.scenario or ""))
         self._config = config
 
     async def ready(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from actors._agent import Agent
 from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfig
 from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError
 from actors._ids import new_id
+from actors._memory_client import MemoryClient
 from actors._ray import supervisor_handle, unwrap
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
@@ -256,6 +257,11 @@ class Runtime:
 
     def unsubscribe(self, name: str, topic: str) -> None:
         self._get(self.supervisor.unsubscribe.remote(name, topic))
+
+    @property
+    def memory(self) -> MemoryClient:
+        """A client of this system's memory actor (spawn ``memory.MemoryAgent`` first)."""
+        return MemoryClient(self.config.namespace)
 
     def agent_handle(self, name: str) -> Any:
         """The Ray actor handle of an agent (for direct service calls, e.g. memory)."""

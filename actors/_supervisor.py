@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from opentelemetry.trace import Span, SpanKind, Tracer
 
+from actors import _metrics as mx
 from actors import _telemetry as tm
 from actors._config import RuntimeConfig
 from actors._envelope import Envelope
@@ -40,6 +41,7 @@ from actors._errors import (
 )
 from actors._ids import new_id as _new_id
 from actors._journal import Journal, NullJournal
+from actors._metrics import Metrics, NullMetrics
 from actors._spec import AgentSpec, BatchResult, Snapshot
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors.messages import EVENTS_TOPIC, AgentEvent
@@ -89,6 +91,8 @@ class _Agent:
     room: asyncio.Condition = field(default_factory=asyncio.Condition)
     inflight: list[_Pending] = field(default_factory=list)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    routed: int = 0
+    reported: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
     handled: int = 0
     failed: int = 0
     retried: int = 0
@@ -106,8 +110,10 @@ class SupervisorCore:
     """One system's supervisor. Every agent-to-agent message passes through it."""
 
     def __init__(self, config: RuntimeConfig, backend: AgentBackend,
-                 journal: Journal | None = None, tracer: Tracer | None = None) -> None:
+                 journal: Journal | None = None, tracer: Tracer | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.config = config
+        self.metrics: Metrics = metrics or NullMetrics()
         self._tracer = tracer or tm.tracer()
         self._traced = tracer is not None and config.tracing.exporter != "none"
         self.backend = backend
@@ -282,6 +288,7 @@ class SupervisorCore:
         rec.mailbox.append(item)
         self.journal.accepted(item.env)
         self._routed += 1
+        rec.routed += 1
         rec.wake.set()
 
     async def submit(self, envs: list[Envelope], timeout_s: float | None = None
@@ -437,6 +444,7 @@ class SupervisorCore:
                 continue
             rec.inflight = batch
             ref = rec.ref
+            started = time.perf_counter()
             try:
                 result = await self.backend.deliver(ref, [p.env for p in batch])
             except Exception as exc:
@@ -460,11 +468,27 @@ class SupervisorCore:
                     await self._on_failure(rec, reason)
                 continue
             rec.inflight = []
+            self.metrics.observe(mx.BATCH_LATENCY, time.perf_counter() - started,
+                                 rec.spec.name)
             if rec.isolate > 0:
                 rec.isolate -= len(batch)
             self._apply(rec, batch, result)
+            self._report(rec)
             if not rec.mailbox:
                 rec.idle.set()
+
+    def _report(self, rec: _Agent) -> None:
+        """Push counter deltas and gauges for one agent (once per batch)."""
+        now = (rec.routed, rec.handled, rec.failed, rec.retried, rec.restarts, rec.dead)
+        name = rec.spec.name
+        for metric, new, old in zip(
+                (mx.ROUTED, mx.HANDLED, mx.FAILED, mx.RETRIES, mx.RESTARTS, mx.DEAD_LETTERS),
+                now, rec.reported, strict=True):
+            if new != old:
+                self.metrics.count(metric, new - old, name)
+        rec.reported = now
+        self.metrics.gauge(mx.MAILBOX_DEPTH, len(rec.mailbox), name)
+        self.metrics.gauge(mx.DLQ_SIZE, len(self._dlq), "*")
 
     def _requeue_front(self, rec: _Agent, items: list[_Pending]) -> None:
         rec.mailbox.extendleft(reversed(items))
@@ -472,8 +496,16 @@ class SupervisorCore:
             rec.wake.set()
 
     def _apply(self, rec: _Agent, batch: list[_Pending], result: BatchResult) -> None:
-        outcomes = result.outcomes
-        for i, (item, out) in enumerate(zip(batch, outcomes, strict=True)):
+        """Settle each envelope of a delivered batch by its outcome.
+
+        A sequential agent stops at its first failure, so what follows it is ``skipped``
+        and goes back to the front of the mailbox behind the retry, keeping send order.
+        A concurrent agent reports every envelope; failures retry or dead-letter alone.
+        """
+        front: list[_Pending] = []
+        backoff = 0.0
+        retry = self.config.retry
+        for item, out in zip(batch, result.outcomes, strict=True):
             if out.status == "ok":
                 if not out.duplicate:
                     rec.handled += 1
@@ -481,30 +513,28 @@ class SupervisorCore:
                     item.future.set_result(out.value)
                 self.journal.finished(item.env)
                 continue
-            if out.status != "error":
+            if out.status == "skipped":
+                front.append(item)
                 continue
             rec.failed += 1
             err = out.error or RaygentError("unknown handler failure")
             rec.last_error = str(err)
-            rest = [b for b, o in zip(batch[i + 1:], outcomes[i + 1:], strict=True)
-                    if o.status == "skipped"]
-            retry = self.config.retry
             if item.env.attempt < retry.max_attempts:
                 rec.retried += 1
                 self._trace_event("retry", rec, item.env, is_error=False, error=str(err),
                                   **{"raygent.retry.next_attempt": item.env.attempt + 1})
-                again = _Pending(item.env.evolve(attempt=item.env.attempt + 1), item.future)
-                rec.backoff_until = time.monotonic() + retry.delay(
-                    item.env.attempt + 1, self._rand.random())
-                self._requeue_front(rec, [again, *rest])
+                front.append(_Pending(item.env.evolve(attempt=item.env.attempt + 1),
+                                      item.future))
+                backoff = max(backoff, retry.delay(item.env.attempt + 1, self._rand.random()))
             else:
                 self._dead_letter(rec, item, f"failed {item.env.attempt} attempts", str(err))
                 if item.future is not None and not item.future.done():
                     item.future.set_result(err if isinstance(err, RaygentError) else
                                            HandlerError(rec.spec.name, item.env.kind,
                                                         type(err).__name__, str(err)))
-                self._requeue_front(rec, rest)
-            break
+        if backoff:
+            rec.backoff_until = time.monotonic() + backoff
+        self._requeue_front(rec, front)
         if result.has_snapshot:
             rec.snapshot = result.snapshot
 
@@ -685,6 +715,7 @@ class SupervisorCore:
         rec.restarts += 1
         rec.state = RUNNING
         rec.wake.set()
+        self._report(rec)
         self._event("restarted", rec.spec.name, reason, restarts=str(rec.restarts))
 
     async def _mark_failed(self, rec: _Agent, reason: str) -> None:
@@ -695,6 +726,7 @@ class SupervisorCore:
         while rec.mailbox:
             self._dead_letter(rec, rec.mailbox.popleft(), "agent failed", reason)
         self._event("failed", rec.spec.name, reason)
+        self._report(rec)
 
     async def restart(self, name: str) -> AgentStatus:
         """Restart an agent now (also one marked failed); its intensity window resets."""

@@ -222,3 +222,44 @@ def test_envelope_checks_happen_before_anything_is_queued():
         make_envelope(sender="s", recipient="r", payload=Echo(text="x" * 100), max_bytes=50)
     env = _env("r", Echo(text="x"), deadline_s=-1)
     assert env.expired()
+
+
+class _Parallel(Agent):
+    concurrency = 4
+
+    def __init__(self, name: str, config: object = None) -> None:
+        super().__init__(name, config)  # type: ignore[arg-type]
+        self.active = 0
+        self.peak = 0
+        self.gate = asyncio.Event()
+
+    @handles
+    async def on_record(self, msg: Record, ctx: MessageContext) -> int:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        if self.peak >= 3:
+            self.gate.set()
+        await asyncio.wait_for(self.gate.wait(), 5)
+        self.active -= 1
+        if msg.n == 1 and ctx.attempt == 1:
+            raise ValueError("first try of 1 fails")
+        return msg.n
+
+
+def test_a_concurrent_agent_runs_handlers_at_once_and_settles_each_alone():
+    async def go() -> None:
+        host = actors.AgentHost(_spec(_Parallel, "p"), None)
+        await host.start()
+        out = await host.deliver([_env("p", Record(n=i)) for i in range(3)])
+        assert [o.status for o in out.outcomes] == ["ok", "error", "ok"]
+        assert host.agent.peak == 3  # type: ignore[union-attr]
+
+        core, _ = await _core()
+        await core.spawn(_spec(_Parallel, "q"))
+        replies = await core.ask_many([_env("q", Record(n=i)) for i in range(3)])
+        assert replies == [0, 1, 2]  # 1 failed once, was retried alone, then succeeded
+        st = core.status().agent("q")
+        assert (st.retried, st.handled, st.dead_lettered) == (1, 3, 0)
+        await core.shutdown(1.0)
+
+    asyncio.run(go())
