@@ -1,0 +1,252 @@
+"""The ``raygent`` command: run built-in scenarios, inspect a running system, manage its DLQ.
+
+Every command that reaches a cluster takes ``--address``; expected failures (any
+:class:`RaygentError`) end as one red ``error:`` line and exit code 1, usage mistakes as
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from actors import RaygentError, Runtime, RuntimeNotStartedError
+from scenarios._connect import START_HINT, open_runtime, start_or_join
+from scenarios._render import (
+    StatusView,
+    dead_letter_json,
+    dead_letter_table,
+    scenarios_table,
+    status_json,
+)
+from scenarios._scenario import Scenario
+from scenarios.builtin import DEFAULT_SCENARIO, builtin_scenarios
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Consoles look up sys.stdout/sys.stderr at each write, so test runners that swap the
+# streams see the output.
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="raygent",
+    help="raygent: an event-driven multi-agent runtime on Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+dlq_app = typer.Typer(
+    help="Inspect, replay or purge the dead-letter queue of a running system.",
+    no_args_is_help=True,
+)
+app.add_typer(dlq_app, name="dlq")
+
+AddressOpt = Annotated[str, typer.Option(
+    "--address", envvar="RAY_ADDRESS",
+    help="Ray cluster to reach: auto, host:port or ray://host:port.")]
+NamespaceOpt = Annotated[str | None, typer.Option(
+    "--namespace", show_default="$RAYGENT_NAMESPACE or raygent",
+    help="Ray namespace of the system.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _fail(message: str, *, code: int) -> NoReturn:
+    # soft_wrap keeps the error on one line however narrow the terminal is.
+    err_console.print(Text(f"error: {message}", style="red"), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _edge(fn: F) -> F:
+    """Turn expected errors into one red line and an exit code instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RuntimeNotStartedError as exc:
+            err_console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
+            if START_HINT not in str(exc):
+                err_console.print(f"hint: no system yet? {START_HINT}", soft_wrap=True,
+                                  markup=False)
+            raise typer.Exit(1) from None
+        except RaygentError as exc:
+            _fail(str(exc), code=1)
+        except KeyboardInterrupt:
+            _fail("interrupted", code=130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(data: Any) -> None:
+    # Plain stdout, not rich: no colour codes or line wrapping in machine-readable output.
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+@_edge
+def run(
+    scenario: Annotated[str, typer.Argument(
+        help="Built-in scenario to run (see `raygent list`).")] = DEFAULT_SCENARIO,
+    address: Annotated[str | None, typer.Option(
+        "--address", envvar="RAY_ADDRESS", show_default=False,
+        help="Join this Ray cluster (auto, host:port, ray://host:port) instead of "
+             "starting a local Ray for the run.")] = None,
+    namespace: NamespaceOpt = None,
+    count: Annotated[int | None, typer.Option(
+        "-n", "--count", min=1, show_default="the scenario's",
+        help="Rounds / messages to play.")] = None,
+    keep: Annotated[bool, typer.Option(
+        "--keep", help="Leave the system and its agents running afterwards "
+                       "(needs --address: a local Ray ends with the command).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "-v", "--verbose", help="Show Ray's and the agents' logs.")] = False,
+) -> None:
+    """Run a built-in scenario and check its outcome (exit 0 on pass, 1 on fail)."""
+    scenarios = builtin_scenarios()
+    chosen = scenarios.get(scenario)
+    if chosen is None:
+        _fail(f"unknown scenario {scenario!r}; built-in scenarios: {', '.join(scenarios)} "
+              "(see `raygent list`)", code=2)
+    if keep and address is None:
+        _fail("--keep needs --address (e.g. --address auto after `ray start --head`): "
+              "the local Ray this command starts ends with it", code=2)
+    rounds = count if count is not None else chosen.default_count
+    where = address or "a local Ray"
+    console.print(f"running [bold cyan]{chosen.name}[/] (n={rounds}) on {where}")
+    t0 = time.perf_counter()
+    runtime, created = start_or_join(address, namespace, verbose=verbose)
+    try:
+        t_ready = time.perf_counter()
+        result = chosen.run(runtime, console=console, count=rounds)
+        t_done = time.perf_counter()
+    finally:
+        _finish(runtime, chosen, keep=keep, created=created)
+    timing = f"{t_done - t_ready:.2f}s (+{t_ready - t0:.1f}s to start)"
+    verdict, style = ("PASS", "bold green") if result.ok else ("FAIL", "bold red")
+    console.print(Text(f"{verdict} {chosen.name}: {result.summary} in {timing}", style=style),
+                  soft_wrap=True)
+    if keep:
+        console.print(f"the system keeps running: `raygent status --address {address}`",
+                      markup=False)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _finish(runtime: Runtime, scenario: Scenario, *, keep: bool, created: bool) -> None:
+    """Leave the system as the run found it, unless asked to keep it."""
+    if keep:
+        runtime.disconnect()
+        return
+    if created:
+        runtime.stop()
+        return
+    # The system was running before: others may use it, so remove only this run's agents.
+    try:
+        present = {a.name for a in runtime.status().agents}
+        for name in scenario.agents:
+            if name in present:
+                runtime.stop_agent(name)
+    except RaygentError as exc:
+        err_console.print(Text(f"warning: could not stop the scenario's agents: {exc}",
+                               style="yellow"), soft_wrap=True)
+    finally:
+        runtime.disconnect()
+
+
+@app.command("list")
+def list_scenarios() -> None:
+    """List the built-in scenarios."""
+    console.print(scenarios_table(builtin_scenarios().values()))
+
+
+@app.command()
+@_edge
+def status(address: AddressOpt = "auto", namespace: NamespaceOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """Show every agent of a running system and the dead-letter count."""
+    runtime = open_runtime(address, namespace)
+    try:
+        view = runtime.status()
+    finally:
+        runtime.disconnect()
+    if as_json:
+        _print_json(status_json(view))
+    else:
+        console.print(StatusView(view))
+
+
+@dlq_app.command("list")
+@_edge
+def dlq_list(
+    address: AddressOpt = "auto", namespace: NamespaceOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1,
+                                       help="Show at most this many, newest.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List dead letters: messages that could not be delivered, and why."""
+    runtime = open_runtime(address, namespace)
+    try:
+        letters = runtime.dead_letters(limit)
+        total = runtime.status().dead_letters
+    finally:
+        runtime.disconnect()
+    if as_json:
+        _print_json({"total": total, "dead_letters": [dead_letter_json(d) for d in letters]})
+    else:
+        console.print(dead_letter_table(letters, total=total))
+
+
+@dlq_app.command("replay")
+@_edge
+def dlq_replay(
+    ids: Annotated[list[str] | None, typer.Argument(
+        help="Ids of the dead letters to queue again (see `raygent dlq list`).",
+        show_default=False)] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")
+                          ] = False,
+    address: AddressOpt = "auto", namespace: NamespaceOpt = None,
+) -> None:
+    """Queue dead letters again as first attempts (by id, or all with --all)."""
+    if not ids and not replay_all:
+        _fail("give the ids of the dead letters to replay, or --all", code=2)
+    if ids and replay_all:
+        _fail("give either ids or --all, not both", code=2)
+    runtime = open_runtime(address, namespace)
+    try:
+        replayed = runtime.replay_dead_letters(None if replay_all else list(ids or []))
+        left = runtime.status().dead_letters
+    finally:
+        runtime.disconnect()
+    console.print(f"replayed {replayed} dead letters; {left} left in the queue")
+    if ids and replayed < len(ids):
+        err_console.print(
+            f"[yellow]{len(ids) - replayed} of the given ids were not replayed: unknown ids, "
+            "or their recipient is gone, failed or full (see `raygent dlq list`)[/]")
+
+
+@dlq_app.command("purge")
+@_edge
+def dlq_purge(address: AddressOpt = "auto", namespace: NamespaceOpt = None) -> None:
+    """Delete every dead letter."""
+    runtime = open_runtime(address, namespace)
+    try:
+        purged = runtime.purge_dead_letters()
+    finally:
+        runtime.disconnect()
+    console.print(f"purged {purged} dead letters")
+
+
+def main() -> None:
+    """Entry point of the ``raygent`` console script."""
+    # Nothing here downloads models; a missing cache must fail fast, not hang on the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    app()
