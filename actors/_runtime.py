@@ -77,7 +77,13 @@ class Runtime:
         kwargs: dict[str, Any] = {"namespace": self.config.namespace,
                                   "log_to_driver": True}
         kwargs.update(self._init_kwargs)
-        ray.init(address=self.address, **kwargs)
+        try:
+            ray.init(address=self.address, **kwargs)
+        except (ConnectionError, RuntimeError) as exc:
+            raise RuntimeNotStartedError(
+                f"cannot reach Ray at {self.address or 'a local Ray'} ({exc}): start a "
+                "cluster with `ray start --head`, or check --address / RAY_ADDRESS"
+            ) from None
         self._owns_ray = True
 
     def start(self) -> Runtime:
@@ -257,6 +263,14 @@ class Runtime:
 
     def unsubscribe(self, name: str, topic: str) -> None:
         self._get(self.supervisor.unsubscribe.remote(name, topic))
+
+    def launch(self, scenario: Any, *, count: int | None = None, console: Any = None) -> Any:
+        """Run a scenario (``scenarios.Scenario.from_file(...)``) on this system.
+
+        Returns:
+            The scenario's result (``ok``, ``summary``, ``details``).
+        """
+        return scenario.launch(self, count=count, console=console)
 
     @property
     def memory(self) -> MemoryClient:

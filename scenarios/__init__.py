@@ -1,10 +1,8 @@
-"""raygent's scenarios and the ``raygent`` command line."""
+"""raygent's scenarios (specs as data, built-ins) and the ``raygent`` command line."""
 
 from scenarios._connect import open_runtime as open_runtime
 from scenarios._connect import start_or_join as start_or_join
-from scenarios._echo import ECHO as ECHO
 from scenarios._echo import EchoAgent as EchoAgent
-from scenarios._pingpong import PING_PONG as PING_PONG
 from scenarios._pingpong import PingAgent as PingAgent
 from scenarios._pingpong import PongAgent as PongAgent
 from scenarios._pingpong import Rally as Rally
@@ -12,10 +10,14 @@ from scenarios._pingpong import RallyReport as RallyReport
 from scenarios._scenario import Scenario as Scenario
 from scenarios._scenario import ScenarioFn as ScenarioFn
 from scenarios._scenario import ScenarioResult as ScenarioResult
+from scenarios._spec import AgentEntry as AgentEntry
+from scenarios._spec import ScenarioSpec as ScenarioSpec
+from scenarios._spec import load_spec as load_spec
+from scenarios._spec import parse_spec as parse_spec
 from scenarios.builtin import builtin_scenarios as builtin_scenarios
 
 __all__ = [
-    "ECHO", "PING_PONG", "EchoAgent", "PingAgent", "PongAgent", "Rally", "RallyReport",
-    "Scenario", "ScenarioFn", "ScenarioResult", "builtin_scenarios", "open_runtime",
-    "start_or_join",
+    "AgentEntry", "EchoAgent", "PingAgent", "PongAgent", "Rally", "RallyReport", "Scenario",
+    "ScenarioFn", "ScenarioResult", "ScenarioSpec", "builtin_scenarios", "load_spec",
+    "open_runtime", "parse_spec", "start_or_join",
 ]

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from actors import RaygentError, Runtime, RuntimeNotStartedError
+from actors import RaygentError, Runtime, RuntimeConfig, RuntimeNotStartedError
 
 PROBE_TIMEOUT_S = 3.0
 
@@ -78,7 +78,8 @@ def probe(address: str) -> None:
         ) from None
 
 
-def _runtime(address: str | None, namespace: str | None, verbose: bool) -> Runtime:
+def _runtime(address: str | None, namespace: str | None, verbose: bool,
+             overrides: dict[str, Any] | None = None) -> Runtime:
     if address is not None:
         probe(address)
     init_kwargs: dict[str, Any] = {"log_to_driver": verbose}
@@ -88,7 +89,8 @@ def _runtime(address: str | None, namespace: str | None, verbose: bool) -> Runti
         # The local Ray lives only as long as this command, so its dashboard would be
         # gone before anyone opened it; skipping it saves seconds of start-up.
         init_kwargs["include_dashboard"] = False
-    return Runtime(address, namespace=namespace, init_kwargs=init_kwargs)
+    config = RuntimeConfig.from_env(**(overrides or {}))
+    return Runtime(address, namespace=namespace, config=config, init_kwargs=init_kwargs)
 
 
 @contextlib.contextmanager
@@ -126,8 +128,8 @@ def open_runtime(address: str, namespace: str | None, *, verbose: bool = False) 
     return runtime
 
 
-def start_or_join(address: str | None, namespace: str | None, *, verbose: bool = False
-                  ) -> tuple[Runtime, bool]:
+def start_or_join(address: str | None, namespace: str | None, *, verbose: bool = False,
+                  overrides: dict[str, Any] | None = None) -> tuple[Runtime, bool]:
     """Join the system running in the namespace, or start one (for ``run``).
 
     Args:
@@ -135,6 +137,8 @@ def start_or_join(address: str | None, namespace: str | None, *, verbose: bool =
             ``ray.init`` does); otherwise the cluster to join.
         namespace: The system's Ray namespace; None keeps the configured default.
         verbose: Let Ray's and the agents' logs through to this terminal.
+        overrides: RuntimeConfig fields for a system this call starts (a scenario's
+            ``runtime`` section); a running system keeps its own.
 
     Returns:
         The runtime, and whether this call created the system (then it is this caller's
@@ -143,7 +147,7 @@ def start_or_join(address: str | None, namespace: str | None, *, verbose: bool =
     Raises:
         RuntimeNotStartedError: If Ray cannot be reached.
     """
-    runtime = _runtime(address, namespace, verbose)
+    runtime = _runtime(address, namespace, verbose, overrides)
     with _reaching(runtime, address):
         try:
             runtime.attach()

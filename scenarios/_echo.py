@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 from actors import Agent, MessageContext, handles
 from actors.messages import Echo, EchoReply
 from scenarios._render import StatusView
-from scenarios._scenario import Scenario, ScenarioResult, respawn
+from scenarios._scenario import ScenarioResult
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from actors import Runtime
+    from scenarios._spec import ScenarioSpec
 
 ECHO_NAME = "echo"
 
@@ -30,22 +31,24 @@ class EchoAgent(Agent):
         return EchoReply(text=msg.text, by=self.name)
 
 
-def run_echo(runtime: Runtime, *, console: Console, count: int) -> ScenarioResult:
-    """Spawn an echo agent, ask it ``count`` texts in one batch, check every reply.
+def drive(runtime: Runtime, spec: ScenarioSpec, *, console: Console,
+          count: int) -> ScenarioResult:
+    """Ask the spec's echo agent (``input.agent``) ``count`` texts in one batch; check them.
 
     Args:
-        runtime: A started runtime.
+        runtime: A started runtime with the spec's agents.
+        spec: The scenario spec.
         console: Where progress and tables go.
         count: Requests to send.
 
     Returns:
         Whether every reply carried its request's text.
     """
-    respawn(runtime, EchoAgent, name=ECHO_NAME)
-    console.print(f"spawned [bold]{ECHO_NAME}[/]; asking {count} echoes in one batch")
+    name = str(spec.input.get("agent", ECHO_NAME))
+    console.print(f"asking [bold]{name}[/] {count} echoes in one batch")
     texts = [f"hello {i}" for i in range(1, count + 1)]
     t0 = time.perf_counter()
-    replies = runtime.ask_many([(ECHO_NAME, Echo(text=t)) for t in texts])
+    replies = runtime.ask_many([(name, Echo(text=t)) for t in texts])
     elapsed = time.perf_counter() - t0
     errors = [r for r in replies if isinstance(r, Exception)]
     wrong = [i for i, (t, r) in enumerate(zip(texts, replies, strict=True))
@@ -64,13 +67,3 @@ def run_echo(runtime: Runtime, *, console: Console, count: int) -> ScenarioResul
         ok=True, summary=f"{count}/{count} echoes matched (one ask_many call, "
                          f"{elapsed * 1000:.0f} ms)",
         details=details)
-
-
-ECHO = Scenario(
-    name="echo",
-    description="the driver asks one echo agent N times in one batch (ask_many); "
-                "checks every reply",
-    run=run_echo,
-    agents=(ECHO_NAME,),
-    default_count=10,
-)

@@ -20,12 +20,13 @@ from rich.table import Table
 from actors import Agent, MessageContext, RaygentError, handles, message
 from actors.messages import Ping, Pong
 from scenarios._render import StatusView
-from scenarios._scenario import Scenario, ScenarioResult, respawn
+from scenarios._scenario import ScenarioResult
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from actors import Runtime
+    from scenarios._spec import ScenarioSpec
 
 PING_NAME = "pingpong-ping"
 PONG_NAME = "pingpong-pong"
@@ -157,37 +158,30 @@ def _report_table(report: RallyReport, result: ScenarioResult) -> Table:
     return table
 
 
-def run_ping_pong(runtime: Runtime, *, console: Console, count: int) -> ScenarioResult:
-    """Spawn a ping and a pong agent, play ``count`` rounds, check them, show the agents.
+def drive(runtime: Runtime, spec: ScenarioSpec, *, console: Console,
+          count: int) -> ScenarioResult:
+    """Play ``count`` rounds between the spec's ping and pong agents, check, show them.
+
+    ``input.ping`` and ``input.pong`` name the two agents (spawned by the launcher).
 
     Args:
-        runtime: A started runtime.
+        runtime: A started runtime with the spec's agents.
+        spec: The scenario spec.
         console: Where progress and tables go.
         count: Round trips to play.
 
     Returns:
         Whether all round trips arrived in order.
     """
-    respawn(runtime, PongAgent, name=PONG_NAME)
-    respawn(runtime, PingAgent, name=PING_NAME)
-    console.print(f"spawned [bold]{PING_NAME}[/] and [bold]{PONG_NAME}[/]; "
-                  f"playing {count} round trips")
+    ping = str(spec.input.get("ping", PING_NAME))
+    pong = str(spec.input.get("pong", PONG_NAME))
+    console.print(f"playing {count} round trips between [bold]{ping}[/] and [bold]{pong}[/]")
     # Every round trip has the agent's own ask timeout; the rally as a whole gets the sum
     # of a generous per-round budget on top of it.
     timeout_s = runtime.config.ask_timeout_s + 0.5 * count
-    report: RallyReport = runtime.ask(PING_NAME, Rally(count=count, peer=PONG_NAME),
+    report: RallyReport = runtime.ask(ping, Rally(count=count, peer=pong),
                                       timeout_s=timeout_s)
-    result = check(report, count, PONG_NAME)
+    result = check(report, count, pong)
     console.print(_report_table(report, result))
     console.print(StatusView(runtime.status()))
     return result
-
-
-PING_PONG = Scenario(
-    name="ping-pong",
-    description="two agents exchange N Ping/Pong round trips via the supervisor; "
-                "checks all arrive in order",
-    run=run_ping_pong,
-    agents=(PING_NAME, PONG_NAME),
-    default_count=10,
-)

@@ -96,7 +96,8 @@ def _print_json(data: Any) -> None:
 @_edge
 def run(
     scenario: Annotated[str, typer.Argument(
-        help="Built-in scenario to run (see `raygent list`).")] = DEFAULT_SCENARIO,
+        help="A built-in scenario (see `raygent list`) or a scenario file "
+             "(.yaml/.yml/.toml).")] = DEFAULT_SCENARIO,
     address: Annotated[str | None, typer.Option(
         "--address", envvar="RAY_ADDRESS", show_default=False,
         help="Join this Ray cluster (auto, host:port, ray://host:port) instead of "
@@ -111,12 +112,8 @@ def run(
     verbose: Annotated[bool, typer.Option(
         "-v", "--verbose", help="Show Ray's and the agents' logs.")] = False,
 ) -> None:
-    """Run a built-in scenario and check its outcome (exit 0 on pass, 1 on fail)."""
-    scenarios = builtin_scenarios()
-    chosen = scenarios.get(scenario)
-    if chosen is None:
-        _fail(f"unknown scenario {scenario!r}; built-in scenarios: {', '.join(scenarios)} "
-              "(see `raygent list`)", code=2)
+    """Run a scenario and check its outcome (exit 0 on pass, 1 on fail)."""
+    chosen = _choose(scenario)
     if keep and address is None:
         _fail("--keep needs --address (e.g. --address auto after `ray start --head`): "
               "the local Ray this command starts ends with it", code=2)
@@ -124,7 +121,9 @@ def run(
     where = address or "a local Ray"
     console.print(f"running [bold cyan]{chosen.name}[/] (n={rounds}) on {where}")
     t0 = time.perf_counter()
-    runtime, created = start_or_join(address, namespace, verbose=verbose)
+    runtime, created = start_or_join(address, namespace, verbose=verbose,
+                                     overrides={"scenario": chosen.name,
+                                                **chosen.runtime_overrides})
     try:
         t_ready = time.perf_counter()
         result = chosen.run(runtime, console=console, count=rounds)
@@ -139,6 +138,18 @@ def run(
         console.print(f"the system keeps running: `raygent status --address {address}`",
                       markup=False)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _choose(scenario: str) -> Scenario:
+    """A built-in by name, or a spec file by path (exit 2 when neither)."""
+    if scenario.endswith((".yaml", ".yml", ".toml")) or os.sep in scenario:
+        return Scenario.from_file(scenario)
+    scenarios = builtin_scenarios()
+    chosen = scenarios.get(scenario)
+    if chosen is None:
+        _fail(f"unknown scenario {scenario!r}; built-in scenarios: {', '.join(scenarios)} "
+              "(see `raygent list`), or give a path to a .yaml/.toml spec", code=2)
+    return chosen
 
 
 def _finish(runtime: Runtime, scenario: Scenario, *, keep: bool, created: bool) -> None:

@@ -1,0 +1,78 @@
+"""The generic launcher: from a validated spec to running, checked agents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from actors import ConfigError
+from scenarios._scenario import ScenarioResult, respawn
+from scenarios._spec import ScenarioSpec
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from actors import Runtime
+    from scenarios._scenario import ScenarioFn
+
+
+def _memory_config(spec: ScenarioSpec) -> dict[str, Any]:
+    config = dict((spec.memory or {}).get("config") or {})
+    if "data_dir" in config and isinstance(config["data_dir"], str):
+        config["data_dir"] = spec.resolve_path(config["data_dir"])
+    return config
+
+
+def start_memory(runtime: Runtime, spec: ScenarioSpec, *, console: Console) -> int:
+    """Spawn the memory agent and ingest the spec's documents; return the record count."""
+    from memory._agent import MemoryAgent
+
+    runtime_names = {a.name for a in runtime.status().agents}
+    if "memory" in runtime_names:
+        runtime.stop_agent("memory")
+    runtime.spawn(MemoryAgent, name="memory", config=_memory_config(spec))
+    ingest = dict((spec.memory or {}).get("ingest") or {})
+    paths = ingest.pop("paths", [])
+    if isinstance(paths, str):
+        paths = [paths]
+    if paths:
+        resolved = [spec.resolve_path(p) for p in paths]
+        ids = runtime.memory.call("ingest", resolved, **ingest)
+        console.print(f"ingested {len(ids)} chunks from {len(resolved)} source(s)")
+    return runtime.memory.count()
+
+
+def agent_config(spec: ScenarioSpec, config: Mapping[str, Any]) -> dict[str, Any]:
+    """An agent's config with the scenario's defaults filled in (the ``llm`` backend)."""
+    out = dict(config)
+    if spec.llm is not None and out.get("llm") in (None, "default"):
+        out["llm"] = dict(spec.llm)
+    return out
+
+
+def spawn_agents(runtime: Runtime, spec: ScenarioSpec, *, console: Console) -> None:
+    """Spawn (or replace) every agent of the spec, in order."""
+    for entry in spec.agents:
+        respawn(runtime, entry.cls, name=entry.name, config=agent_config(spec, entry.config),
+                resources=entry.resources, restart=entry.restart, mailbox=entry.mailbox,
+                topics=entry.topics)
+    console.print("spawned " + ", ".join(f"[bold]{a.name}[/]" for a in spec.agents))
+
+
+def launcher(spec: ScenarioSpec) -> ScenarioFn:
+    """The run function of a spec: memory, agents, then its driver."""
+
+    def run(runtime: Runtime, *, console: Console, count: int) -> ScenarioResult:
+        if spec.memory is not None:
+            start_memory(runtime, spec, console=console)
+        spawn_agents(runtime, spec, console=console)
+        if spec.driver is None:
+            raise ConfigError("the spec names no driver", field=f"{spec.source}: driver")
+        result = spec.driver(runtime, spec, console=console, count=count)
+        if not isinstance(result, ScenarioResult):
+            raise ConfigError(f"driver {spec.driver_name!r} returned "
+                              f"{type(result).__name__}, not a ScenarioResult",
+                              field=f"{spec.source}: driver")
+        return result
+
+    return run
