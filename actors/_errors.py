@@ -39,6 +39,8 @@ from typing import Any
 class RaygentError(Exception):
     """Root of every raygent error."""
 
+    retryable: bool = True
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -53,6 +55,8 @@ class RaygentError(Exception):
 class ConfigError(RaygentError):
     """A configuration value or scenario spec field is invalid."""
 
+    retryable = False
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
         text = f"{field}: {message}" if field else message
         super().__init__(text)
@@ -65,6 +69,8 @@ class ConfigError(RaygentError):
 
 class MessageError(RaygentError):
     """A message was rejected at send; nothing was queued."""
+
+    retryable = False
 
 
 class UnknownKindError(MessageError):
@@ -236,8 +242,12 @@ class StoreError(RaygentError):
 class InvalidRecordError(StoreError):
     """A record to add is malformed (empty or non-string text, bad metadata, too large)."""
 
+    retryable = False
+
 
 class DuplicateIdError(StoreError):
+    retryable = False
+
     def __init__(self, record_id: str) -> None:
         super().__init__(
             f"a record with id {record_id!r} already exists: use upsert() to replace it"
@@ -249,6 +259,8 @@ class DuplicateIdError(StoreError):
 
 
 class RecordNotFoundError(StoreError):
+    retryable = False
+
     def __init__(self, record_id: str) -> None:
         super().__init__(f"no record with id {record_id!r}")
         self.record_id = record_id
@@ -259,6 +271,8 @@ class RecordNotFoundError(StoreError):
 
 class InvalidQueryError(StoreError):
     """A search request is malformed (empty query, k <= 0, unknown mode or namespace)."""
+
+    retryable = False
 
 
 class CorruptStoreError(StoreError):

@@ -519,7 +519,7 @@ class SupervisorCore:
             rec.failed += 1
             err = out.error or RaygentError("unknown handler failure")
             rec.last_error = str(err)
-            if item.env.attempt < retry.max_attempts:
+            if item.env.attempt < retry.max_attempts and getattr(err, "retryable", True):
                 rec.retried += 1
                 self._trace_event("retry", rec, item.env, is_error=False, error=str(err),
                                   **{"raygent.retry.next_attempt": item.env.attempt + 1})

@@ -70,6 +70,12 @@ class CrashOnce:
 
 @message
 @dataclass(frozen=True, kw_only=True)
+class BadRequest:
+    """The handler rejects it with a non-retryable error."""
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
 class Unhandled:
     """Registered, but no test agent handles it."""
 
@@ -169,6 +175,12 @@ class LogAgent(Agent):
         if ctx.attempt == 1:
             os._exit(1)
         return f"{msg.key} survived on attempt {ctx.attempt}"
+
+    @handles
+    async def on_bad_request(self, msg: BadRequest, ctx: MessageContext) -> None:
+        from actors._errors import InvalidQueryError
+
+        raise InvalidQueryError("this request can never succeed")
 
     @handles
     async def on_fix(self, msg: Fix, ctx: MessageContext) -> None:

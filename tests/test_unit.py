@@ -263,3 +263,19 @@ def test_a_concurrent_agent_runs_handlers_at_once_and_settles_each_alone():
         await core.shutdown(1.0)
 
     asyncio.run(go())
+
+
+def test_a_non_retryable_error_goes_to_dead_letters_after_one_attempt():
+    from actors._errors import InvalidQueryError
+    from tests.agents import BadRequest
+
+    async def go() -> None:
+        core, _ = await _core()
+        await core.spawn(_spec(LogAgent, "log"))
+        err = await core.ask(_env("log", BadRequest()))
+        assert isinstance(err, InvalidQueryError)
+        st = core.status().agent("log")
+        assert (st.failed, st.retried, st.dead_lettered) == (1, 0, 1)
+        await core.shutdown(1.0)
+
+    asyncio.run(go())
