@@ -527,11 +527,12 @@ class SupervisorCore:
                                       item.future))
                 backoff = max(backoff, retry.delay(item.env.attempt + 1, self._rand.random()))
             else:
-                self._dead_letter(rec, item, f"failed {item.env.attempt} attempts", str(err))
+                # The asker gets the handler's own error, not the dead-letter notice.
                 if item.future is not None and not item.future.done():
                     item.future.set_result(err if isinstance(err, RaygentError) else
                                            HandlerError(rec.spec.name, item.env.kind,
                                                         type(err).__name__, str(err)))
+                self._dead_letter(rec, item, f"failed {item.env.attempt} attempts", str(err))
         if backoff:
             rec.backoff_until = time.monotonic() + backoff
         self._requeue_front(rec, front)
