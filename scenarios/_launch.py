@@ -76,3 +76,46 @@ def launcher(spec: ScenarioSpec) -> ScenarioFn:
         return result
 
     return run
+
+
+def with_overrides(spec: ScenarioSpec, *, docs: list[str] | None = None,
+                   data_dir: str | None = None, questions: str | None = None,
+                   llm: dict[str, Any] | None = None, ingest: bool = True) -> ScenarioSpec:
+    """A copy of a spec with the CLI's ``--docs``/``--data-dir``/``--questions``/LLM choices.
+
+    ``--docs`` replaces the documents to ingest (and, unless ``--questions`` is given, the
+    bundled questions, which are about the bundled documents); ``ingest=False`` ingests
+    nothing (``raygent ask`` against a store filled earlier).
+
+    Raises:
+        ConfigError: If the spec has no memory section to apply ``--docs``/``--data-dir`` to.
+    """
+    import dataclasses
+    import os
+
+    memory = dict(spec.memory) if spec.memory is not None else None
+    if (docs or data_dir) and memory is None:
+        raise ConfigError(f"scenario {spec.name!r} has no memory to ingest into",
+                          field="--docs")
+    inputs = dict(spec.input)
+    if memory is not None:
+        config = dict(memory.get("config") or {})
+        ingest_cfg = dict(memory.get("ingest") or {})
+        if docs:
+            missing = [d for d in docs if not os.path.exists(os.path.expanduser(d))]
+            if missing:
+                raise ConfigError(f"no such file or directory: {missing[0]}", field="--docs")
+            ingest_cfg["paths"] = [os.path.abspath(os.path.expanduser(d)) for d in docs]
+            if questions is None:
+                inputs.pop("questions", None)
+        if data_dir:
+            config["data_dir"] = os.path.abspath(os.path.expanduser(data_dir))
+        if not ingest:
+            ingest_cfg = {}
+        memory = {"config": config, "ingest": ingest_cfg}
+    if questions is not None:
+        if not os.path.isfile(os.path.expanduser(questions)):
+            raise ConfigError(f"no such file: {questions}", field="--questions")
+        inputs["questions"] = os.path.abspath(os.path.expanduser(questions))
+    return dataclasses.replace(spec, memory=memory, input=inputs,
+                               llm=llm if llm is not None else spec.llm)

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from actors import RaygentError, Runtime, RuntimeNotStartedError
 from scenarios._connect import START_HINT, open_runtime, start_or_join
+from scenarios._launch import spawn_agents, start_memory, with_overrides
 from scenarios._render import (
     StatusView,
     dead_letter_json,
@@ -111,9 +112,20 @@ def run(
                        "(needs --address: a local Ray ends with the command).")] = False,
     verbose: Annotated[bool, typer.Option(
         "-v", "--verbose", help="Show Ray's and the agents' logs.")] = False,
+    docs: Annotated[list[str] | None, typer.Option(
+        "--docs", help="Ingest these files/directories instead of the bundled documents "
+                       "(scenarios with memory, e.g. rag-qa).")] = None,
+    questions: Annotated[str | None, typer.Option(
+        "--questions", help="JSON-lines questions ({\"question\": ..., \"answer_id\": "
+                            "...}) instead of the bundled ones.")] = None,
+    data_dir: Annotated[str | None, typer.Option(
+        "--data-dir", help="Memory data directory (default: the scenario's).")] = None,
 ) -> None:
     """Run a scenario and check its outcome (exit 0 on pass, 1 on fail)."""
     chosen = _choose(scenario)
+    if (docs or questions or data_dir) and chosen.spec is not None:
+        chosen = Scenario.from_spec(with_overrides(chosen.spec, docs=docs, data_dir=data_dir,
+                                                   questions=questions))
     if keep and address is None:
         _fail("--keep needs --address (e.g. --address auto after `ray start --head`): "
               "the local Ray this command starts ends with it", code=2)
@@ -171,6 +183,70 @@ def _finish(runtime: Runtime, scenario: Scenario, *, keep: bool, created: bool) 
                                style="yellow"), soft_wrap=True)
     finally:
         runtime.disconnect()
+
+
+@app.command()
+@_edge
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    address: Annotated[str | None, typer.Option(
+        "--address", envvar="RAY_ADDRESS", show_default=False,
+        help="Ask a running system's retriever (auto, host:port) instead of starting "
+             "a local one.")] = None,
+    namespace: NamespaceOpt = None,
+    data_dir: Annotated[str | None, typer.Option(
+        "--data-dir", help="Memory data directory to answer from (default: rag-qa's, "
+                           "~/.raygent/rag-qa).")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, help="Passages to retrieve.")] = 5,
+    mode: Annotated[str, typer.Option(
+        "--mode", help="Retrieval: hybrid, vector or keyword.")] = "hybrid",
+    llm_url: Annotated[str | None, typer.Option(
+        "--llm-url", envvar="OPENAI_BASE_URL", show_default=False,
+        help="An OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI) instead of "
+             "the offline extractive answerer.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", envvar="RAYGENT_LLM_MODEL", help="Model name for --llm-url.")] = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Answer one question, with citations, from an ingested store (rag-qa's agents)."""
+    from scenarios._rag import Answer, Question, print_answer
+
+    if not question.strip():
+        _fail("the question is empty: ask something", code=2)
+    if mode not in ("hybrid", "vector", "keyword"):
+        _fail(f"unknown mode {mode!r}: use hybrid, vector or keyword", code=2)
+    runtime, created = start_or_join(address, namespace, verbose=verbose)
+    try:
+        running = {a.name for a in runtime.status().agents if a.state == "running"}
+        if "retriever" not in running:
+            spec = builtin_scenarios()["rag-qa"].spec
+            assert spec is not None
+            llm = ({"kind": "openai", "base_url": llm_url, **({"model": model} if model else {})}
+                   if llm_url else None)
+            spec = with_overrides(spec, data_dir=data_dir, llm=llm, ingest=False)
+            quiet = Console(quiet=True)
+            if start_memory(runtime, spec, console=quiet) == 0:
+                where = (spec.memory or {}).get("config", {}).get("data_dir")
+                _fail(f"the memory store at {where} is empty: fill it with `raygent memory "
+                      f"ingest PATH --data-dir {where}` or `raygent run rag-qa`", code=1)
+            spawn_agents(runtime, spec, console=quiet)
+        answer: Answer = runtime.ask("retriever", Question(text=question, k=k, mode=mode),
+                                     timeout_s=120)
+    finally:
+        if created:
+            runtime.stop()
+        else:
+            runtime.disconnect()
+    if as_json:
+        _print_json({"question": answer.question, "answer": answer.text,
+                     "cited": list(answer.cited), "error": answer.error,
+                     "sources": [{"id": s.id, "score": s.score, "vector_score": s.vector_score,
+                                  "keyword_score": s.keyword_score, "text": s.text}
+                                 for s in answer.sources]})
+    else:
+        print_answer(console, answer)
+    raise typer.Exit(1 if answer.error else 0)
 
 
 @app.command("list")

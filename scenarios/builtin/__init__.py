@@ -7,7 +7,7 @@ from pathlib import Path
 from scenarios._scenario import Scenario
 
 HERE = Path(__file__).parent
-DEFAULT_SCENARIO = "ping-pong"
+DEFAULT_SCENARIO = "rag-qa"
 _ORDER = ("rag-qa", "ping-pong", "echo")
 
 
