@@ -462,6 +462,13 @@ class SupervisorCore:
                         again.append(_Pending(p.env.evolve(attempt=attempt), p.future))
                 self._requeue_front(rec, again)
                 rec.isolate = len(again)
+                if rec.state in (FAILED, STOPPED):
+                    # Failed (or stopped) while this batch was out: its mailbox was already
+                    # emptied into dead letters, and these must follow, not wait forever.
+                    while rec.mailbox:
+                        self._dead_letter(rec, rec.mailbox.popleft(), "agent failed",
+                                          rec.last_error)
+                    continue
                 if rec.state == RUNNING and rec.ref is ref:
                     reason = str(exc) if isinstance(exc, AgentUnavailableError) else (
                         f"delivery failed: {type(exc).__name__}: {exc}")

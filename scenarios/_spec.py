@@ -145,7 +145,12 @@ def _dataclass_from(cls: type, data: Any, source: str, path: str) -> Any:
     try:
         return cls(**values)
     except ConfigError as exc:
-        raise _err(source, f"{path}.{exc.field or ''}".rstrip("."), exc._raw) from None
+        # The config classes name their fields "resources.num_cpus" etc.: keep one copy.
+        sub = exc.field or ""
+        last = path.rsplit(".", 1)[-1]
+        if sub.startswith(last + "."):
+            sub = sub[len(last) + 1:]
+        raise _err(source, f"{path}.{sub}".rstrip("."), exc._raw) from None
     except TypeError as exc:
         raise _err(source, path, str(exc)) from None
 

@@ -63,7 +63,7 @@ def make_runtime(ray_session: Any, runs_dir: str) -> Iterator[Callable[..., Any]
         base: dict[str, Any] = {
             "namespace": f"t-{uuid.uuid4().hex[:8]}",
             "health_interval_s": 0.3,
-            "health_timeout_s": 3.0,
+            "health_timeout_s": 10.0,
             "retry": RetryPolicy(max_attempts=3, backoff_s=0.01, max_backoff_s=0.05),
             "tracing": TracingConfig(runs_dir=runs_dir),
         }
