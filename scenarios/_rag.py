@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from scenarios._spec import ScenarioSpec
 
 DONT_KNOW = "I don't know"
+DATA_QUESTIONS = Path(__file__).parent / "data" / "rag_questions.jsonl"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +82,13 @@ class Answer:
 
 
 class RetrieverAgent(Agent):
-    """Searches memory, then asks the answerer. Config: answerer, k, mode, max_chars."""
+    """Searches memory, then asks the answerer. Config: answerer, k, mode, max_chars.
+
+    Questions are independent, so several are in progress at once (memory and the model
+    serve them concurrently); replies may finish out of order.
+    """
+
+    concurrency = 4
 
     async def on_start(self) -> None:
         self.answerer = str(self.config.get("answerer", "answerer"))
