@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.text import Text
 
 from actors import RaygentError, Runtime, RuntimeNotStartedError
+from scenarios._cli_memory import memory_app
+from scenarios._cli_trace import trace_cmd
 from scenarios._connect import START_HINT, open_runtime, start_or_join
 from scenarios._launch import spawn_agents, start_memory, with_overrides
 from scenarios._render import (
@@ -51,6 +53,8 @@ dlq_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(memory_app, name="memory")
+app.command("trace")(trace_cmd)
 
 AddressOpt = Annotated[str, typer.Option(
     "--address", envvar="RAY_ADDRESS",
