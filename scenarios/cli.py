@@ -53,8 +53,7 @@ dlq_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dlq_app, name="dlq")
-app.add_typer(memory_app, name="memory")
-app.command("trace")(trace_cmd)
+
 
 AddressOpt = Annotated[str, typer.Option(
     "--address", envvar="RAY_ADDRESS",
@@ -334,6 +333,10 @@ def dlq_purge(address: AddressOpt = "auto", namespace: NamespaceOpt = None) -> N
     finally:
         runtime.disconnect()
     console.print(f"purged {purged} dead letters")
+
+
+app.add_typer(memory_app, name="memory")
+app.command("trace")(trace_cmd)
 
 
 def main() -> None:
