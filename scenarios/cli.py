@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from actors import RaygentError, Runtime, RuntimeNotStartedError
+from actors import _telemetry as tm
 from scenarios._cli_memory import memory_app
 from scenarios._cli_trace import trace_cmd
 from scenarios._connect import START_HINT, open_runtime, start_or_join
@@ -139,9 +140,17 @@ def run(
     runtime, created = start_or_join(address, namespace, verbose=verbose,
                                      overrides={"scenario": chosen.name,
                                                 **chosen.runtime_overrides})
+    run_id, trace_id, trace_dir = runtime.run_id, "", runtime.trace_dir
     try:
         t_ready = time.perf_counter()
-        result = chosen.run(runtime, console=console, count=rounds)
+        # One span around the whole run, so the run is one trace: scenario.run → ask → …
+        with runtime.tracer.start_as_current_span(
+                tm.SCENARIO_RUN, attributes={tm.SCENARIO: chosen.name,
+                                             tm.RUN_ID: run_id}) as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            result = chosen.run(runtime, console=console, count=rounds)
+            if not result.ok:
+                tm.mark_error(span, None, result.summary)
         t_done = time.perf_counter()
     finally:
         _finish(runtime, chosen, keep=keep, created=created)
@@ -149,6 +158,9 @@ def run(
     verdict, style = ("PASS", "bold green") if result.ok else ("FAIL", "bold red")
     console.print(Text(f"{verdict} {chosen.name}: {result.summary} in {timing}", style=style),
                   soft_wrap=True)
+    if trace_id.strip("0"):
+        where = f" (`raygent trace {run_id}`)" if trace_dir else ""
+        console.print(f"run {run_id}  trace {trace_id}{where}", markup=False)
     if keep:
         console.print(f"the system keeps running: `raygent status --address {address}`",
                       markup=False)
