@@ -35,10 +35,14 @@ test: install lint
 bench: install
 	$(PY) benchmarks/routing.py
 	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/rag.py
+	$(PY) benchmarks/scale.py
 
 bench-quick: install
 	$(PY) benchmarks/routing.py --quick
 	$(PY) benchmarks/memory.py --quick
+	$(PY) benchmarks/rag.py --quick
+	$(PY) benchmarks/scale.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -275,7 +276,10 @@ class SupervisorActor:
         self._core.unsubscribe(name, topic)
 
     async def status(self) -> SystemStatus:
-        return self._core.status()
+        status = self._core.status()
+        facts = _process_facts()
+        return dataclasses.replace(status, supervisor_node_id=facts["node_id"],
+                                   supervisor_pid=facts["pid"])
 
     async def agent_names(self) -> list[str]:
         return self._core.agent_names()
@@ -320,9 +324,12 @@ def supervisor_handle(config: RuntimeConfig, *, create: bool) -> Any:
     """
     if not create:
         return ray.get_actor(config.supervisor_name, namespace=config.namespace)
+    # Pinned to the head node: a zero-CPU actor may otherwise land on a worker, and losing
+    # that worker would take the whole system's routing state with it.
     return ray.remote(SupervisorActor).options(
         name=config.supervisor_name, namespace=config.namespace, lifetime="detached",
         get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=0,
+        resources={"node:__internal_head__": 0.001},
     ).remote(config)
 
 

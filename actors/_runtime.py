@@ -34,6 +34,18 @@ A = TypeVar("A", bound=Agent)
 DRIVER = "driver"
 
 
+def _auth_failure(exc: BaseException) -> bool:
+    """Whether Ray's connection error was caused by a rejected authentication token."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if type(seen).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _raise_outcome(value: Any) -> Any:
     if isinstance(value, RaygentError):
         raise value
@@ -80,6 +92,12 @@ class Runtime:
         try:
             ray.init(address=self.address, **kwargs)
         except (ConnectionError, RuntimeError) as exc:
+            if _auth_failure(exc):
+                raise RuntimeNotStartedError(
+                    f"Ray at {self.address} refused this client's token: the cluster uses "
+                    "token authentication; set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or "
+                    "RAY_AUTH_TOKEN_PATH) to the token `ray get-auth-token` prints on the head"
+                ) from None
             raise RuntimeNotStartedError(
                 f"cannot reach Ray at {self.address or 'a local Ray'} ({exc}): start a "
                 "cluster with `ray start --head`, or check --address / RAY_ADDRESS"

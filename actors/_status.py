@@ -51,6 +51,8 @@ class SystemStatus:
     dead_letters: int = 0
     routed: int = 0
     topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    supervisor_node_id: str | None = None
+    supervisor_pid: int | None = None
 
     def agent(self, name: str) -> AgentStatus:
         """Return one agent's status.

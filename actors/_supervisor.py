@@ -128,6 +128,7 @@ class SupervisorCore:
         self._health_task: asyncio.Task[None] | None = None
         self._closing = False
         self._rand = random.Random()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -626,9 +627,11 @@ class SupervisorCore:
             await asyncio.gather(*(self._check(r) for r in running), return_exceptions=True)
 
     async def check_health(self) -> None:
-        """Run one round of health checks now (the loop does this periodically)."""
+        """Run one round of health checks now, and wait for any restart it causes."""
         running = [r for r in self._agents.values() if r.state == RUNNING]
         await asyncio.gather(*(self._check(r) for r in running), return_exceptions=True)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _check(self, rec: _Agent) -> None:
         ref = rec.ref
@@ -644,7 +647,12 @@ class SupervisorCore:
                 detail = str(exc) or type(exc).__name__
                 if isinstance(exc, asyncio.TimeoutError):
                     detail = f"no answer within {self.config.health_timeout_s:g}s"
-                await self._on_failure(rec, f"health check failed: {detail}")
+                # A restart may wait long for placement (a lost node, an autoscaler): run it
+                # on its own so the other agents' checks go on meanwhile.
+                task = asyncio.get_running_loop().create_task(
+                    self._on_failure(rec, f"health check failed: {detail}"))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _on_failure(self, rec: _Agent, reason: str) -> None:
         if rec.state != RUNNING:

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 def _memory_config(spec: ScenarioSpec) -> dict[str, Any]:
     config = dict((spec.memory or {}).get("config") or {})
-    if "data_dir" in config and isinstance(config["data_dir"], str):
-        config["data_dir"] = spec.resolve_path(config["data_dir"])
+    data_dir = config.get("data_dir")
+    # "~" is left for the memory agent to expand on its own node (where the disk is).
+    if isinstance(data_dir, str) and not data_dir.startswith("~"):
+        config["data_dir"] = spec.resolve_path(data_dir)
     return config
 
 
@@ -30,7 +32,9 @@ def start_memory(runtime: Runtime, spec: ScenarioSpec, *, console: Console) -> i
     runtime_names = {a.name for a in runtime.status().agents}
     if "memory" in runtime_names:
         runtime.stop_agent("memory")
-    runtime.spawn(MemoryAgent, name="memory", config=_memory_config(spec))
+    resources = (spec.memory or {}).get("resources")
+    runtime.spawn(MemoryAgent, name="memory", config=_memory_config(spec),
+                  **({"resources": resources} if resources is not None else {}))
     ingest = dict((spec.memory or {}).get("ingest") or {})
     paths = ingest.pop("paths", [])
     if isinstance(paths, str):
@@ -112,7 +116,7 @@ def with_overrides(spec: ScenarioSpec, *, docs: list[str] | None = None,
             config["data_dir"] = os.path.abspath(os.path.expanduser(data_dir))
         if not ingest:
             ingest_cfg = {}
-        memory = {"config": config, "ingest": ingest_cfg}
+        memory = {**memory, "config": config, "ingest": ingest_cfg}
     if questions is not None:
         if not os.path.isfile(os.path.expanduser(questions)):
             raise ConfigError(f"no such file: {questions}", field="--questions")

@@ -7,7 +7,9 @@ A spec looks like this (every key but ``name``, ``agents`` and ``driver`` is opt
     description: answer questions over documents, citing sources
     runtime: {strategy: one_for_one, batch_size: 256}   # RuntimeConfig fields
     memory:                                             # spawns memory.MemoryAgent "memory"
-      config: {data_dir: ~/.raygent/rag-qa}             # MemoryConfig fields
+      config: {data_dir: ~/.raygent/rag-qa}             # MemoryConfig fields; "~" is the
+                                                        # memory node's home, not the driver's
+      resources: {custom: {memory_node: 1}}             # put it on the node with the disk
       ingest: {paths: [builtin:rag_corpus.jsonl], chunk_size: 800, overlap: 100}
     llm: {kind: extractive}                             # default backend for LLM agents
     agents:
@@ -204,7 +206,10 @@ def parse_spec(data: Any, *, source: str = "<memory>") -> ScenarioSpec:
     memory = top.get("memory")
     if memory is not None:
         memory = _mapping(memory, source, "memory")
-        _unknown(memory, {"config", "ingest"}, source, "memory")
+        _unknown(memory, {"config", "ingest", "resources"}, source, "memory")
+        if memory.get("resources") is not None:
+            memory["resources"] = _dataclass_from(Resources, memory["resources"], source,
+                                                  "memory.resources")
         if "memory" in names:
             raise _err(source, "agents", "'memory' is reserved for the memory section")
     runtime = _mapping(top.get("runtime"), source, "runtime")
