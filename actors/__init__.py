@@ -1,47 +1,111 @@
-"""raygent's actor runtime: agents, messages, the supervisor and the Runtime facade."""
+"""raygent's actor runtime: agents, messages, the supervisor and the Runtime facade.
 
+Names are loaded on first use, so importing one light piece (an error class, the Agent
+base) does not pull in Ray and the whole runtime: ``memory``'s store code relies on that.
+"""
+
+from __future__ import annotations
+
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from actors._agent import Agent as Agent
-from actors._agent import handles as handles
-from actors._config import MailboxConfig as MailboxConfig
-from actors._config import Resources as Resources
-from actors._config import RestartPolicy as RestartPolicy
-from actors._config import RetryPolicy as RetryPolicy
-from actors._config import RuntimeConfig as RuntimeConfig
-from actors._envelope import Envelope as Envelope
-from actors._envelope import MessageContext as MessageContext
-from actors._errors import AgentError as AgentError
-from actors._errors import AgentExistsError as AgentExistsError
-from actors._errors import AgentFailedError as AgentFailedError
-from actors._errors import AgentNotFoundError as AgentNotFoundError
-from actors._errors import AgentUnavailableError as AgentUnavailableError
-from actors._errors import AskTimeoutError as AskTimeoutError
-from actors._errors import ConfigError as ConfigError
-from actors._errors import DeliveryError as DeliveryError
-from actors._errors import HandlerError as HandlerError
-from actors._errors import MailboxFullError as MailboxFullError
-from actors._errors import MessageError as MessageError
-from actors._errors import MessageTooLargeError as MessageTooLargeError
-from actors._errors import NotSerializableError as NotSerializableError
-from actors._errors import PayloadTypeError as PayloadTypeError
-from actors._errors import RaygentError as RaygentError
-from actors._errors import RuntimeNotStartedError as RuntimeNotStartedError
-from actors._errors import UnknownKindError as UnknownKindError
-from actors._errors import UnknownRecipientError as UnknownRecipientError
-from actors._host import AgentHost as AgentHost
-from actors._ids import new_id as new_id
-from actors._memory_client import MemoryClient as MemoryClient
-from actors._registry import message as message
-from actors._registry import register_message as register_message
-from actors._runtime import Runtime as Runtime
-from actors._spec import AgentSpec as AgentSpec
-from actors._status import AgentStatus as AgentStatus
-from actors._status import DeadLetter as DeadLetter
-from actors._status import SystemStatus as SystemStatus
-from actors._supervisor import SupervisorCore as SupervisorCore
+if TYPE_CHECKING:
+    from actors._agent import Agent as Agent
+    from actors._agent import handles as handles
+    from actors._config import MailboxConfig as MailboxConfig
+    from actors._config import Resources as Resources
+    from actors._config import RestartPolicy as RestartPolicy
+    from actors._config import RetryPolicy as RetryPolicy
+    from actors._config import RuntimeConfig as RuntimeConfig
+    from actors._envelope import Envelope as Envelope
+    from actors._envelope import MessageContext as MessageContext
+    from actors._errors import AgentError as AgentError
+    from actors._errors import AgentExistsError as AgentExistsError
+    from actors._errors import AgentFailedError as AgentFailedError
+    from actors._errors import AgentNotFoundError as AgentNotFoundError
+    from actors._errors import AgentUnavailableError as AgentUnavailableError
+    from actors._errors import AskTimeoutError as AskTimeoutError
+    from actors._errors import ConfigError as ConfigError
+    from actors._errors import DeliveryError as DeliveryError
+    from actors._errors import HandlerError as HandlerError
+    from actors._errors import MailboxFullError as MailboxFullError
+    from actors._errors import MessageError as MessageError
+    from actors._errors import MessageTooLargeError as MessageTooLargeError
+    from actors._errors import NotSerializableError as NotSerializableError
+    from actors._errors import PayloadTypeError as PayloadTypeError
+    from actors._errors import RaygentError as RaygentError
+    from actors._errors import RuntimeNotStartedError as RuntimeNotStartedError
+    from actors._errors import UnknownKindError as UnknownKindError
+    from actors._errors import UnknownRecipientError as UnknownRecipientError
+    from actors._host import AgentHost as AgentHost
+    from actors._ids import new_id as new_id
+    from actors._memory_client import MemoryClient as MemoryClient
+    from actors._registry import message as message
+    from actors._registry import register_message as register_message
+    from actors._runtime import Runtime as Runtime
+    from actors._spec import AgentSpec as AgentSpec
+    from actors._status import AgentStatus as AgentStatus
+    from actors._status import DeadLetter as DeadLetter
+    from actors._status import SystemStatus as SystemStatus
+    from actors._supervisor import SupervisorCore as SupervisorCore
+
+_EXPORTS: dict[str, str] = {
+    "Agent": "actors._agent",
+    "handles": "actors._agent",
+    "MailboxConfig": "actors._config",
+    "Resources": "actors._config",
+    "RestartPolicy": "actors._config",
+    "RetryPolicy": "actors._config",
+    "RuntimeConfig": "actors._config",
+    "Envelope": "actors._envelope",
+    "MessageContext": "actors._envelope",
+    "AgentError": "actors._errors",
+    "AgentExistsError": "actors._errors",
+    "AgentFailedError": "actors._errors",
+    "AgentNotFoundError": "actors._errors",
+    "AgentUnavailableError": "actors._errors",
+    "AskTimeoutError": "actors._errors",
+    "ConfigError": "actors._errors",
+    "DeliveryError": "actors._errors",
+    "HandlerError": "actors._errors",
+    "MailboxFullError": "actors._errors",
+    "MessageError": "actors._errors",
+    "MessageTooLargeError": "actors._errors",
+    "NotSerializableError": "actors._errors",
+    "PayloadTypeError": "actors._errors",
+    "RaygentError": "actors._errors",
+    "RuntimeNotStartedError": "actors._errors",
+    "UnknownKindError": "actors._errors",
+    "UnknownRecipientError": "actors._errors",
+    "AgentHost": "actors._host",
+    "new_id": "actors._ids",
+    "MemoryClient": "actors._memory_client",
+    "message": "actors._registry",
+    "register_message": "actors._registry",
+    "Runtime": "actors._runtime",
+    "AgentSpec": "actors._spec",
+    "AgentStatus": "actors._status",
+    "DeadLetter": "actors._status",
+    "SystemStatus": "actors._status",
+    "SupervisorCore": "actors._supervisor",
+}
 
 logging.getLogger("raygent").addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'actors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Agent",

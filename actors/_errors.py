@@ -278,9 +278,9 @@ class InvalidQueryError(StoreError):
 class CorruptStoreError(StoreError):
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(
-            f"the memory store at {path!r} is damaged ({reason}): restore it from a backup, "
-            "or move it aside and run `raygent memory rebuild` to rebuild the keyword index "
-            "from the LanceDB table"
+            f"the memory store at {path!r} is damaged ({reason}): restore the directory "
+            "from a backup, or move it aside and ingest the documents again (`raygent "
+            "memory ingest`); a damaged keyword index alone is rebuilt when the store opens"
         )
         self.path = path
         self.reason = reason

@@ -307,6 +307,7 @@ class OpenAIBackend:
             request = client.build_request("POST", self.url, json=body, timeout=timeout)
             failure: LLMError
             retry_after: float | None = None
+            response: httpx.Response | None = None
             try:
                 async with asyncio.timeout(remaining):
                     response = await client.send(request, stream=True)
@@ -314,10 +315,15 @@ class OpenAIBackend:
                         return response
                     await response.aread()
             except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
+                if response is not None:
+                    await response.aclose()
                 raise LLMTimeoutError(self.url, budget) from None
             except httpx.TransportError as exc:  # refused, reset, connect timeout
+                if response is not None:
+                    await response.aclose()
                 failure = LLMConnectionError(self.url, _reason(exc), attempts=attempt)
             else:
+                assert response is not None
                 if response.is_success:
                     return response
                 status = response.status_code

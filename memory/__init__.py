@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+from memory._agent import MemoryAgent as MemoryAgent
+from memory._agent import memory_config_from as memory_config_from
 from memory._bm25 import BM25Index as BM25Index
 from memory._chunk import chunk_text as chunk_text
 from memory._config import DEFAULT_MODEL as DEFAULT_MODEL
@@ -35,6 +37,8 @@ from memory._store import HybridStore as HybridStore
 from memory._store import MemoryStore as MemoryStore
 from memory._tokenize import Tokenizer as Tokenizer
 from memory._tokenize import light_stem as light_stem
+from memory.messages import Recall as Recall
+from memory.messages import Remember as Remember
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -46,10 +50,13 @@ __all__ = [
     "FusionStrategy",
     "Hit",
     "HybridStore",
+    "MemoryAgent",
     "MemoryConfig",
     "MemoryService",
     "MemoryStore",
+    "Recall",
     "Record",
+    "Remember",
     "Tokenizer",
     "TokenizerConfig",
     "WeightedFusion",
@@ -58,5 +65,6 @@ __all__ = [
     "default_fusion",
     "light_stem",
     "load_documents",
+    "memory_config_from",
     "shared_embedder",
 ]

@@ -10,7 +10,7 @@ import ray
 
 from actors import Agent, AgentNotFoundError, MessageContext, handles, message
 from actors._errors import DuplicateIdError, InvalidQueryError
-from memory._agent import MemoryAgent
+from memory import MemoryAgent
 from memory.messages import Recall, Remember
 from tests.conftest import wait_for
 
