@@ -40,6 +40,24 @@ if TYPE_CHECKING:
     from actors._errors import UnknownRecipientError as UnknownRecipientError
     from actors._host import AgentHost as AgentHost
     from actors._ids import new_id as new_id
+    from actors._llm import ChatMessage as ChatMessage
+    from actors._llm import Citation as Citation
+    from actors._llm import Completion as Completion
+    from actors._llm import LLMBackend as LLMBackend
+    from actors._llm import LLMConnectionError as LLMConnectionError
+    from actors._llm import LLMError as LLMError
+    from actors._llm import LLMHTTPError as LLMHTTPError
+    from actors._llm import LLMRequestError as LLMRequestError
+    from actors._llm import LLMResponseError as LLMResponseError
+    from actors._llm import LLMTimeoutError as LLMTimeoutError
+    from actors._llm import Usage as Usage
+    from actors._llm import backend_from_config as backend_from_config
+    from actors._llm import rag_messages as rag_messages
+    from actors._llm_agent import LLMAgent as LLMAgent
+    from actors._llm_extractive import ExtractiveBackend as ExtractiveBackend
+    from actors._llm_extractive import ExtractiveConfig as ExtractiveConfig
+    from actors._llm_openai import OpenAIBackend as OpenAIBackend
+    from actors._llm_openai import OpenAIConfig as OpenAIConfig
     from actors._memory_client import MemoryClient as MemoryClient
     from actors._registry import message as message
     from actors._registry import register_message as register_message
@@ -49,6 +67,7 @@ if TYPE_CHECKING:
     from actors._status import DeadLetter as DeadLetter
     from actors._status import SystemStatus as SystemStatus
     from actors._supervisor import SupervisorCore as SupervisorCore
+    from actors.llm_messages import Complete as Complete
 
 _EXPORTS: dict[str, str] = {
     "Agent": "actors._agent",
@@ -80,6 +99,25 @@ _EXPORTS: dict[str, str] = {
     "UnknownRecipientError": "actors._errors",
     "AgentHost": "actors._host",
     "new_id": "actors._ids",
+    "ChatMessage": "actors._llm",
+    "Citation": "actors._llm",
+    "Completion": "actors._llm",
+    "LLMBackend": "actors._llm",
+    "LLMConnectionError": "actors._llm",
+    "LLMError": "actors._llm",
+    "LLMHTTPError": "actors._llm",
+    "LLMRequestError": "actors._llm",
+    "LLMResponseError": "actors._llm",
+    "LLMTimeoutError": "actors._llm",
+    "Usage": "actors._llm",
+    "backend_from_config": "actors._llm",
+    "rag_messages": "actors._llm",
+    "LLMAgent": "actors._llm_agent",
+    "ExtractiveBackend": "actors._llm_extractive",
+    "ExtractiveConfig": "actors._llm_extractive",
+    "OpenAIBackend": "actors._llm_openai",
+    "OpenAIConfig": "actors._llm_openai",
+    "Complete": "actors.llm_messages",
     "MemoryClient": "actors._memory_client",
     "message": "actors._registry",
     "register_message": "actors._registry",
@@ -118,11 +156,25 @@ __all__ = [
     "AgentStatus",
     "AgentUnavailableError",
     "AskTimeoutError",
+    "ChatMessage",
+    "Citation",
+    "Complete",
+    "Completion",
     "ConfigError",
     "DeadLetter",
     "DeliveryError",
     "Envelope",
+    "ExtractiveBackend",
+    "ExtractiveConfig",
     "HandlerError",
+    "LLMAgent",
+    "LLMBackend",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMHTTPError",
+    "LLMRequestError",
+    "LLMResponseError",
+    "LLMTimeoutError",
     "MailboxConfig",
     "MailboxFullError",
     "MemoryClient",
@@ -130,6 +182,8 @@ __all__ = [
     "MessageError",
     "MessageTooLargeError",
     "NotSerializableError",
+    "OpenAIBackend",
+    "OpenAIConfig",
     "PayloadTypeError",
     "RaygentError",
     "Resources",
@@ -142,8 +196,11 @@ __all__ = [
     "SystemStatus",
     "UnknownKindError",
     "UnknownRecipientError",
+    "Usage",
+    "backend_from_config",
     "handles",
     "message",
     "new_id",
+    "rag_messages",
     "register_message",
 ]

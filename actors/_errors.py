@@ -21,12 +21,18 @@ and every one survives a pickle round trip (errors cross Ray process boundaries)
     │   ├── AgentFailedError
     │   ├── AgentUnavailableError   its process is gone or unreachable (restarting)
     │   └── RuntimeNotStartedError
-    └── StoreError                  memory store problems (see ``memory``)
-        ├── InvalidRecordError
-        ├── DuplicateIdError
-        ├── RecordNotFoundError
-        ├── InvalidQueryError
-        └── CorruptStoreError
+    ├── StoreError                  memory store problems (see ``memory``)
+    │   ├── InvalidRecordError
+    │   ├── DuplicateIdError
+    │   ├── RecordNotFoundError
+    │   ├── InvalidQueryError
+    │   └── CorruptStoreError
+    └── LLMError (actors/_llm.py)   a model call failed
+        ├── LLMRequestError         malformed request (fix the caller)
+        ├── LLMHTTPError            error status (status, detail, attempts, .retryable)
+        ├── LLMTimeoutError         no answer within the call's budget
+        ├── LLMConnectionError      server unreachable, after retries
+        └── LLMResponseError        not a valid chat completion
 
 Each message says what to do about it.
 """

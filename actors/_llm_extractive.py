@@ -82,7 +82,9 @@ _STOPWORD_TEXT = (
 )
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _TOKEN = re.compile(r"\w[\w-]*\w|\w")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,10 +147,24 @@ class _Sentence:
 
 
 def split_sentences(text: str, min_chars: int = 1) -> list[str]:
-    """Split a passage into sentences (at ``.!?`` before a capital or digit, and at line
-    breaks), dropping fragments shorter than ``min_chars``."""
-    parts = (p.strip() for p in _SENTENCE_BREAK.split(text))
-    return [p for p in parts if len(p) >= min_chars]
+    """Split a passage into sentences, dropping fragments shorter than ``min_chars``.
+
+    Sentences end at ``.!?`` followed by a capital or a digit, at blank lines and before list
+    items (``-``, ``*``, ``1.``); other line breaks are hard wraps inside a sentence.
+    """
+    out: list[str] = []
+    for paragraph in _PARAGRAPH.split(text):
+        blocks: list[list[str]] = []
+        for line in paragraph.splitlines():
+            if not line.strip():
+                continue
+            if not blocks or _BULLET.match(line):
+                blocks.append([line.strip()])
+            else:
+                blocks[-1].append(line.strip())
+        for block in blocks:
+            out.extend(p.strip() for p in _SENTENCE_END.split(" ".join(block)))
+    return [p for p in out if len(p) >= min_chars]
 
 
 def content_words(text: str) -> frozenset[str]:
