@@ -11,21 +11,17 @@ Expected failures end as one red ``error:`` line with exit code 1; usage mistake
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import os
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Protocol, TypeVar
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,20 +33,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from actors import AgentNotFoundError, RaygentError, RuntimeNotStartedError
+from actors import AgentNotFoundError, RaygentError
 from actors._errors import InvalidRecordError
 from memory._config import MemoryConfig, default_data_dir
 from memory._loaders import SUFFIXES, _expand, load_documents
 from memory._records import DEFAULT_NAMESPACE, Hit, Record, coerce_records
 from memory._store import MANIFEST
-from scenarios._connect import START_HINT, open_runtime
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# Own consoles and error edge rather than scenarios.cli's: cli imports this module to
-# register it, so importing cli from here would be circular. Same behaviour and style.
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+from scenarios._cli_edge import JsonOpt, console, edge, err_console, fail, print_json
+from scenarios._connect import open_runtime
 
 memory_app = typer.Typer(
     help="Ingest files into, search and inspect raygent's memory store (in this process, "
@@ -79,42 +69,10 @@ AddressOpt = Annotated[str | None, typer.Option(
 RayNamespaceOpt = Annotated[str | None, typer.Option(
     "--ray-namespace", show_default="$RAYGENT_NAMESPACE or raygent",
     help="Ray namespace of the system (with --address).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 # -- the error edge --------------------------------------------------------------------------
 
-
-def _fail(message: str, *, code: int) -> NoReturn:
-    # soft_wrap keeps the error on one line however narrow the terminal is.
-    err_console.print(Text(f"error: {message}", style="red"), soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _edge(fn: F) -> F:
-    """Turn expected errors into one red line and an exit code instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RuntimeNotStartedError as exc:
-            err_console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
-            if START_HINT not in str(exc):
-                err_console.print(f"hint: no system yet? {START_HINT}", soft_wrap=True,
-                                  markup=False)
-            raise typer.Exit(1) from None
-        except RaygentError as exc:
-            _fail(str(exc), code=1)
-        except KeyboardInterrupt:
-            _fail("interrupted", code=130)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_json(data: Any) -> None:
-    # Plain stdout, not rich: no colour codes or line wrapping in machine-readable output.
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 # -- reaching a store ------------------------------------------------------------------------
@@ -170,7 +128,7 @@ def _open(data_dir: Path | None, address: str | None, ray_namespace: str | None,
     """
     if address is not None:
         if data_dir is not None:
-            _fail("give either --data-dir (a store opened here) or --address (the running "
+            fail("give either --data-dir (a store opened here) or --address (the running "
                   "system's memory agent, whose store directory is its own), not both", code=2)
         runtime = open_runtime(address, ray_namespace)
         try:
@@ -300,7 +258,7 @@ def _short(path: Path, width: int = 48) -> str:
 
 
 @memory_app.command("ingest")
-@_edge
+@edge
 def ingest(
     paths: Annotated[list[Path], typer.Argument(
         help=".txt, .md or .jsonl files, or directories to walk for them.",
@@ -327,7 +285,7 @@ def ingest(
     All files are read and checked first: a bad path, file or .jsonl line writes nothing.
     """
     if chunk_size and overlap >= chunk_size:
-        _fail(f"--overlap ({overlap}) must be smaller than --chunk-size ({chunk_size})",
+        fail(f"--overlap ({overlap}) must be smaller than --chunk-size ({chunk_size})",
               code=2)
     t0 = time.perf_counter()
     max_chars = MemoryConfig().max_text_chars
@@ -364,7 +322,7 @@ def ingest(
     namespaces = Counter(r.namespace for f in files for r in f.records)
     new = max(0, after - before)
     if as_json:
-        _print_json({"written": written, "new": new, "replaced": written - new,
+        print_json({"written": written, "new": new, "replaced": written - new,
                      "files": {str(f.path): len(f.records) for f in files},
                      "skipped": [str(p) for p in skipped], "namespaces": dict(namespaces),
                      "store": target.where, "seconds": round(elapsed, 3)})
@@ -437,7 +395,7 @@ def hits_table(hits: Sequence[Hit], *, mode: str) -> Table:
 
 
 @memory_app.command("search")
-@_edge
+@edge
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in natural language.",
                                          show_default=False)],
@@ -455,13 +413,13 @@ def search(
 ) -> None:
     """Search memory and show why each hit ranked where it did."""
     if not query.strip():
-        _fail("the query is empty: give some words to search for", code=2)
+        fail("the query is empty: give some words to search for", code=2)
     with _open(data_dir, address, ray_namespace, create=False) as target:
         t0 = time.perf_counter()
         hits: list[Hit] = target.api.search(query, k=k, mode=mode.value, namespace=namespace)
         elapsed_ms = (time.perf_counter() - t0) * 1000
     if as_json:
-        _print_json({"query": query, "mode": mode.value, "k": k, "namespace": namespace,
+        print_json({"query": query, "mode": mode.value, "k": k, "namespace": namespace,
                      "store": target.where, "ms": round(elapsed_ms, 3),
                      "hits": [hit_json(i, h) for i, h in enumerate(hits, start=1)]})
         return
@@ -522,14 +480,14 @@ def stats_table(stats: Mapping[str, Any], *, where: str) -> Table:
 
 
 @memory_app.command("stats")
-@_edge
+@edge
 def stats(data_dir: DataDirOpt = None, address: AddressOpt = None,
           ray_namespace: RayNamespaceOpt = None, as_json: JsonOpt = False) -> None:
     """Show how many records memory holds, per namespace, and how it is set up."""
     with _open(data_dir, address, ray_namespace, create=False) as target:
         data = target.api.stats()
     if as_json:
-        _print_json(data)
+        print_json(data)
     else:
         console.print(Text.assemble(("memory store: ", "bold"), target.where), soft_wrap=True)
         console.print(stats_table(data, where=target.where))

@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from actors._config import TracingConfig
 from actors._traces import SpanNode, build_trees, list_runs, load_spans, render
+from scenarios._cli_edge import console, fail, print_json
 
 # Own consoles rather than scenarios.cli's: cli imports this module to register the
 # command, so importing cli from here would be circular.
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 #: Runs and traces listed in an "unknown id" error before it says "and N more".
 MAX_LISTED = 10
@@ -74,16 +70,7 @@ class TraceView:
 
 
 def _fail(message: str, *, hint: str | None = None) -> NoReturn:
-    # soft_wrap keeps the error on one line however narrow the terminal is.
-    err_console.print(Text(f"error: {message}", style="red"), soft_wrap=True)
-    if hint:
-        err_console.print(f"hint: {hint}", soft_wrap=True, markup=False, highlight=False)
-    raise typer.Exit(1)
-
-
-def _print_json(data: Any) -> None:
-    # Plain stdout, not rich: no colour codes or line wrapping in machine-readable output.
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    fail(message, code=1, hint=hint)
 
 
 def default_runs_dir() -> str:
@@ -241,7 +228,7 @@ def trace_cmd(
     errors = sum(t.errors for t in traces)
     agents = _agents(traces)
     if as_json:
-        _print_json({"run_id": run, "path": os.path.join(root, run),
+        print_json({"run_id": run, "path": os.path.join(root, run),
                      "spans": shown_spans, "errors": errors, "agents": agents,
                      "traces": [t.to_dict() for t in traces]})
         return

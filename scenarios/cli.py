@@ -7,23 +7,21 @@ exit code 2.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from actors import RaygentError, Runtime, RuntimeNotStartedError
+from actors import RaygentError, Runtime
 from actors import _telemetry as tm
+from scenarios._cli_edge import JsonOpt, console, edge, err_console, fail, print_json
 from scenarios._cli_memory import memory_app
 from scenarios._cli_trace import trace_cmd
-from scenarios._connect import START_HINT, open_runtime, start_or_join
+from scenarios._connect import open_runtime, start_or_join
 from scenarios._launch import spawn_agents, start_memory, with_overrides
 from scenarios._render import (
     StatusView,
@@ -37,10 +35,6 @@ from scenarios.builtin import DEFAULT_SCENARIO, builtin_scenarios
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Consoles look up sys.stdout/sys.stderr at each write, so test runners that swap the
-# streams see the output.
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 app = typer.Typer(
     name="raygent",
@@ -62,43 +56,11 @@ AddressOpt = Annotated[str, typer.Option(
 NamespaceOpt = Annotated[str | None, typer.Option(
     "--namespace", show_default="$RAYGENT_NAMESPACE or raygent",
     help="Ray namespace of the system.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
-
-def _fail(message: str, *, code: int) -> NoReturn:
-    # soft_wrap keeps the error on one line however narrow the terminal is.
-    err_console.print(Text(f"error: {message}", style="red"), soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _edge(fn: F) -> F:
-    """Turn expected errors into one red line and an exit code instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RuntimeNotStartedError as exc:
-            err_console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
-            if START_HINT not in str(exc):
-                err_console.print(f"hint: no system yet? {START_HINT}", soft_wrap=True,
-                                  markup=False)
-            raise typer.Exit(1) from None
-        except RaygentError as exc:
-            _fail(str(exc), code=1)
-        except KeyboardInterrupt:
-            _fail("interrupted", code=130)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_json(data: Any) -> None:
-    # Plain stdout, not rich: no colour codes or line wrapping in machine-readable output.
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 @app.command()
-@_edge
+@edge
 def run(
     scenario: Annotated[str, typer.Argument(
         help="A built-in scenario (see `raygent list`) or a scenario file "
@@ -131,7 +93,7 @@ def run(
         chosen = Scenario.from_spec(with_overrides(chosen.spec, docs=docs, data_dir=data_dir,
                                                    questions=questions))
     if keep and address is None:
-        _fail("--keep needs --address (e.g. --address auto after `ray start --head`): "
+        fail("--keep needs --address (e.g. --address auto after `ray start --head`): "
               "the local Ray this command starts ends with it", code=2)
     rounds = count if count is not None else chosen.default_count
     where = address or "a local Ray"
@@ -174,7 +136,7 @@ def _choose(scenario: str) -> Scenario:
     scenarios = builtin_scenarios()
     chosen = scenarios.get(scenario)
     if chosen is None:
-        _fail(f"unknown scenario {scenario!r}; built-in scenarios: {', '.join(scenarios)} "
+        fail(f"unknown scenario {scenario!r}; built-in scenarios: {', '.join(scenarios)} "
               "(see `raygent list`), or give a path to a .yaml/.toml spec", code=2)
     return chosen
 
@@ -201,7 +163,7 @@ def _finish(runtime: Runtime, scenario: Scenario, *, keep: bool, created: bool) 
 
 
 @app.command()
-@_edge
+@edge
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     address: Annotated[str | None, typer.Option(
@@ -228,9 +190,9 @@ def ask(
     from scenarios._rag import Answer, Question, print_answer
 
     if not question.strip():
-        _fail("the question is empty: ask something", code=2)
+        fail("the question is empty: ask something", code=2)
     if mode not in ("hybrid", "vector", "keyword"):
-        _fail(f"unknown mode {mode!r}: use hybrid, vector or keyword", code=2)
+        fail(f"unknown mode {mode!r}: use hybrid, vector or keyword", code=2)
     runtime, created = start_or_join(address, namespace, verbose=verbose)
     try:
         running = {a.name for a in runtime.status().agents if a.state == "running"}
@@ -243,7 +205,7 @@ def ask(
             quiet = Console(quiet=True)
             if start_memory(runtime, spec, console=quiet) == 0:
                 where = (spec.memory or {}).get("config", {}).get("data_dir")
-                _fail(f"the memory store at {where} is empty: fill it with `raygent memory "
+                fail(f"the memory store at {where} is empty: fill it with `raygent memory "
                       f"ingest PATH --data-dir {where}` or `raygent run rag-qa`", code=1)
             spawn_agents(runtime, spec, console=quiet)
         answer: Answer = runtime.ask("retriever", Question(text=question, k=k, mode=mode),
@@ -254,7 +216,7 @@ def ask(
         else:
             runtime.disconnect()
     if as_json:
-        _print_json({"question": answer.question, "answer": answer.text,
+        print_json({"question": answer.question, "answer": answer.text,
                      "cited": list(answer.cited), "error": answer.error,
                      "sources": [{"id": s.id, "score": s.score, "vector_score": s.vector_score,
                                   "keyword_score": s.keyword_score, "text": s.text}
@@ -271,7 +233,7 @@ def list_scenarios() -> None:
 
 
 @app.command()
-@_edge
+@edge
 def status(address: AddressOpt = "auto", namespace: NamespaceOpt = None,
            as_json: JsonOpt = False) -> None:
     """Show every agent of a running system and the dead-letter count."""
@@ -281,13 +243,13 @@ def status(address: AddressOpt = "auto", namespace: NamespaceOpt = None,
     finally:
         runtime.disconnect()
     if as_json:
-        _print_json(status_json(view))
+        print_json(status_json(view))
     else:
         console.print(StatusView(view))
 
 
 @dlq_app.command("list")
-@_edge
+@edge
 def dlq_list(
     address: AddressOpt = "auto", namespace: NamespaceOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1,
@@ -302,13 +264,13 @@ def dlq_list(
     finally:
         runtime.disconnect()
     if as_json:
-        _print_json({"total": total, "dead_letters": [dead_letter_json(d) for d in letters]})
+        print_json({"total": total, "dead_letters": [dead_letter_json(d) for d in letters]})
     else:
         console.print(dead_letter_table(letters, total=total))
 
 
 @dlq_app.command("replay")
-@_edge
+@edge
 def dlq_replay(
     ids: Annotated[list[str] | None, typer.Argument(
         help="Ids of the dead letters to queue again (see `raygent dlq list`).",
@@ -319,9 +281,9 @@ def dlq_replay(
 ) -> None:
     """Queue dead letters again as first attempts (by id, or all with --all)."""
     if not ids and not replay_all:
-        _fail("give the ids of the dead letters to replay, or --all", code=2)
+        fail("give the ids of the dead letters to replay, or --all", code=2)
     if ids and replay_all:
-        _fail("give either ids or --all, not both", code=2)
+        fail("give either ids or --all, not both", code=2)
     runtime = open_runtime(address, namespace)
     try:
         replayed = runtime.replay_dead_letters(None if replay_all else list(ids or []))
@@ -336,7 +298,7 @@ def dlq_replay(
 
 
 @dlq_app.command("purge")
-@_edge
+@edge
 def dlq_purge(address: AddressOpt = "auto", namespace: NamespaceOpt = None) -> None:
     """Delete every dead letter."""
     runtime = open_runtime(address, namespace)
