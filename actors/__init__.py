@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from actors._registry import message as message
     from actors._registry import register_message as register_message
     from actors._runtime import Runtime as Runtime
+    from actors._shipping import code_runtime_env as code_runtime_env
     from actors._spec import AgentSpec as AgentSpec
     from actors._status import AgentStatus as AgentStatus
     from actors._status import DeadLetter as DeadLetter
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from actors.llm_messages import Complete as Complete
 
 _EXPORTS: dict[str, str] = {
+    "code_runtime_env": "actors._shipping",
     "Agent": "actors._agent",
     "handles": "actors._agent",
     "MailboxConfig": "actors._config",
@@ -198,6 +200,7 @@ __all__ = [
     "UnknownRecipientError",
     "Usage",
     "backend_from_config",
+    "code_runtime_env",
     "handles",
     "message",
     "new_id",

@@ -24,8 +24,10 @@ from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from opentelemetry import trace
 
 from actors._errors import ConfigError
+from actors._telemetry import EMBED, TRACER_NAME
 from memory._config import DEFAULT_MODEL, MemoryConfig
 
 
@@ -151,6 +153,12 @@ class Embedder:
         Returns:
             ``(len(texts), dim)`` float32 array of unit vectors.
         """
+        with _tracer.start_as_current_span(EMBED, attributes={
+                "gen_ai.operation.name": "embeddings", "gen_ai.request.model": self._model_name,
+                "raygent.embed.texts": len(texts)}):
+            return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()
         n = len(texts)
         out = np.empty((n, self.dim), dtype=np.float32)
@@ -196,6 +204,9 @@ class Embedder:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return vec
+
+
+_tracer = trace.get_tracer(TRACER_NAME)
 
 
 @contextmanager

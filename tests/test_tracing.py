@@ -154,3 +154,25 @@ def test_spans_reach_a_real_otlp_http_receiver(make_runtime):
         assert {p for *_, p in got} == {"/v1/traces"}
     finally:
         server.shutdown()
+
+
+def test_a_question_through_memory_is_one_trace(runtime, tmp_path):
+    from memory import MemoryAgent
+    from tests.test_memory_actor import DOCS, Librarian, Lookup
+
+    runtime.spawn(MemoryAgent, name="memory", config={"data_dir": str(tmp_path / "m")})
+    runtime.memory.add(DOCS)
+    runtime.spawn(Librarian, name="librarian")
+    assert runtime.ask("librarian", Lookup(query="where do vectors live on disk?")) == "lance"
+    spans = _spans_of(runtime, lambda ss: any(s["name"] == "memory.search" for s in ss)
+                      and any(s["name"] == "process librarian" for s in ss))
+    trace = _trace_of(spans, "ask librarian")
+    roots = build_trees(trace)[trace[0]["trace_id"]]
+    assert len(roots) == 1
+    names = [(n.name, n.span["resource"]["raygent.agent"]) for n in roots[0].walk()]
+    assert names[:3] == [("ask librarian", "driver"), ("route librarian", "supervisor"),
+                         ("process librarian", "librarian")]
+    assert ("memory.search", "memory") in names and ("embed", "memory") in names
+    search = next(n for n in roots[0].walk() if n.name == "memory.search")
+    assert search.span["attributes"]["raygent.memory.hits"] == 1
+    assert [c.name for c in search.children] == ["embed"]

@@ -279,3 +279,15 @@ def test_a_non_retryable_error_goes_to_dead_letters_after_one_attempt():
         await core.shutdown(1.0)
 
     asyncio.run(go())
+
+
+def test_code_runtime_env_ships_the_packages_and_extra_modules():
+    import os
+
+    env = actors.code_runtime_env(extra_modules=["tests.agents"], pip=["lancedb>=0.20"])
+    shipped = {os.path.basename(p) for p in env["py_modules"]}
+    assert {"actors", "memory", "scenarios", "agents.py"} <= shipped
+    assert all(os.path.exists(p) for p in env["py_modules"])
+    assert env["pip"] == ["lancedb>=0.20"] and env["env_vars"]["HF_HUB_OFFLINE"] == "1"
+    with pytest.raises(ModuleNotFoundError):
+        actors.code_runtime_env(extra_modules=["no_such_module_here"])
