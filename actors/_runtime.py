@@ -8,6 +8,7 @@ creates the system's supervisor, and offers spawn/send/ask/publish/status in blo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -422,9 +423,20 @@ class Runtime:
     # -- inspection ----------------------------------------------------------------------
 
     def status(self) -> SystemStatus:
-        """Per-agent state, mailbox depth, counters, restarts, last error."""
+        """Per-agent state, mailbox depth, counters, restarts, last error; dashboard URL."""
         status: SystemStatus = self._get(self.supervisor.status.remote())
-        return status
+        return dataclasses.replace(status, dashboard_url=self.dashboard_url)
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The Ray dashboard of the cluster (token required), if it runs."""
+        try:
+            url = ray._private.worker.get_dashboard_url()
+        except Exception:  # private API: a Ray without it, or no dashboard
+            return None
+        if not url:
+            return None
+        return url if "://" in url else f"http://{url}"
 
     async def status_async(self) -> SystemStatus:
         status: SystemStatus = await self._aget(self.supervisor.status.remote())

@@ -53,6 +53,7 @@ class SystemStatus:
     topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
     supervisor_node_id: str | None = None
     supervisor_pid: int | None = None
+    dashboard_url: str | None = None
 
     def agent(self, name: str) -> AgentStatus:
         """Return one agent's status.

@@ -72,8 +72,9 @@ def status_table(status: SystemStatus, *, errors: bool = True) -> Table:
 
 
 def _status_title(status: SystemStatus) -> str:
+    dashboard = f"; dashboard {status.dashboard_url}" if status.dashboard_url else ""
     return (f"raygent system [bold]{status.namespace}[/] - {len(status.agents)} agents, "
-            f"{status.dead_letters} dead letters")
+            f"{status.dead_letters} dead letters{dashboard}")
 
 
 def _state(a: AgentStatus) -> Text:
@@ -158,6 +159,9 @@ def status_json(status: SystemStatus) -> dict[str, Any]:
     return {
         "namespace": status.namespace,
         "supervisor": status.supervisor,
+        "supervisor_node_id": status.supervisor_node_id,
+        "supervisor_pid": status.supervisor_pid,
+        "dashboard_url": status.dashboard_url,
         "strategy": status.strategy,
         "started_at": status.started_at,
         "routed": status.routed,
