@@ -154,6 +154,10 @@ def test_state_api_lists_every_agent_by_name(dash):
         assert actor["ray_namespace"] == dash.namespace
         assert actor["node_id"] == status[name].node_id and actor["pid"] == status[name].pid
     assert actors["supervisor"]["class_name"] == "SupervisorActor"
+    # raygent status names the dashboard and where the supervisor runs.
+    view = dash.runtime.status()
+    assert view.dashboard_url == dash.url
+    assert view.supervisor_pid == actors["supervisor"]["pid"]
 
 
 def _scrape(dash: Dash) -> dict[tuple[str, str], float]:
