@@ -284,8 +284,9 @@ class SupervisorActor:
     async def agent_names(self) -> list[str]:
         return self._core.agent_names()
 
-    async def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
-        return self._core.dead_letters(limit)
+    async def dead_letters(self, limit: int | None = None, payloads: bool = True
+                           ) -> list[DeadLetter]:
+        return self._core.dead_letters(limit, payloads=payloads)
 
     async def replay(self, ids: list[str] | None = None) -> int:
         return await self._core.replay(ids)

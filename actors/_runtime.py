@@ -442,8 +442,12 @@ class Runtime:
         status: SystemStatus = await self._aget(self.supervisor.status.remote())
         return status
 
-    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
-        letters: list[DeadLetter] = self._get(self.supervisor.dead_letters.remote(limit))
+    def dead_letters(self, limit: int | None = None, *, payloads: bool = True
+                     ) -> list[DeadLetter]:
+        """The newest dead letters; ``payloads=False`` gives payloads as text only (for
+        tools that cannot import every payload class)."""
+        letters: list[DeadLetter] = self._get(
+            self.supervisor.dead_letters.remote(limit, payloads))
         return letters
 
     def replay_dead_letters(self, ids: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -563,9 +564,19 @@ class SupervisorCore:
 
     # -- dead letters --------------------------------------------------------------------
 
-    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+    def dead_letters(self, limit: int | None = None, *, payloads: bool = True
+                     ) -> list[DeadLetter]:
+        """The newest ``limit`` dead letters (all when None).
+
+        With ``payloads=False`` each payload is replaced by its text (truncated), so a
+        reader that cannot import the payload's class (the CLI) can still list them.
+        """
         items = list(self._dlq)
-        return items if limit is None else items[-limit:]
+        items = items if limit is None else items[-limit:]
+        if payloads:
+            return items
+        return [dataclasses.replace(d, envelope=d.envelope.evolve(
+            payload=tm.payload_text(d.envelope.payload, 200))) for d in items]
 
     async def replay(self, ids: list[str] | None = None) -> int:
         """Queue dead letters again (all, or those with the given ids) as first attempts.

@@ -259,7 +259,8 @@ def dlq_list(
     """List dead letters: messages that could not be delivered, and why."""
     runtime = open_runtime(address, namespace)
     try:
-        letters = runtime.dead_letters(limit)
+        # Payloads as text: this process need not import every agent's message classes.
+        letters = runtime.dead_letters(limit, payloads=False)
         total = runtime.status().dead_letters
     finally:
         runtime.disconnect()
