@@ -53,62 +53,21 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psutil
 
+from actors._local_cluster import isolated_ray_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHUNK = 500
 SATURATED_PCT = 85.0
 CPUS = psutil.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def isolated_ray_env() -> Iterator[str]:
-    """A private Ray temp dir and auth token for the clusters of this run.
-
-    ``ray.cluster_utils.Cluster`` records its address in ``<temp dir>/ray/
-    ray_current_cluster``, which any ``ray.init()`` on this machine would then join; a
-    private ``RAY_TMPDIR`` keeps other programs off the benchmark's clusters. Token
-    authentication stays on (``RAY_AUTH_MODE=token``) with a token made for this run.
-    """
-    tmp = tempfile.mkdtemp(prefix="rgs-", dir="/tmp")  # short: Unix socket paths
-    token_path = os.path.join(tmp, "auth_token")
-    with open(token_path, "w") as f:
-        f.write(secrets.token_hex(32))
-    new = {"RAY_TMPDIR": tmp, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token_path}
-    old = {k: os.environ.get(k) for k in (*new, "RAY_AUTH_TOKEN", "RAY_ADDRESS")}
-    for k in ("RAY_AUTH_TOKEN", "RAY_ADDRESS"):
-        os.environ.pop(k, None)
-    os.environ.update(new)
-    _reload_auth()
-    try:
-        yield tmp
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        _reload_auth()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _reload_auth() -> None:
-    """Make this process's Ray read the auth mode and token from the environment again."""
-    from ray._raylet import AuthenticationTokenLoader, Config
-
-    Config.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _cpu_s(proc: psutil.Process) -> float:
@@ -298,7 +257,7 @@ def main() -> None:
 
     started = time.perf_counter()
     table: dict[int, dict[int, dict[str, float]]] = {}
-    with isolated_ray_env():
+    with isolated_ray_env("rgs-"):
         for nodes in node_counts:
             table[nodes] = run_nodes(nodes, agent_counts, n, rounds)
 
