@@ -195,19 +195,7 @@ def ask(
         fail(f"unknown mode {mode!r}: use hybrid, vector or keyword", code=2)
     runtime, created = start_or_join(address, namespace, verbose=verbose)
     try:
-        running = {a.name for a in runtime.status().agents if a.state == "running"}
-        if "retriever" not in running:
-            spec = builtin_scenarios()["rag-qa"].spec
-            assert spec is not None
-            llm = ({"kind": "openai", "base_url": llm_url, **({"model": model} if model else {})}
-                   if llm_url else None)
-            spec = with_overrides(spec, data_dir=data_dir, llm=llm, ingest=False)
-            quiet = Console(quiet=True)
-            if start_memory(runtime, spec, console=quiet) == 0:
-                where = (spec.memory or {}).get("config", {}).get("data_dir")
-                fail(f"the memory store at {where} is empty: fill it with `raygent memory "
-                      f"ingest PATH --data-dir {where}` or `raygent run rag-qa`", code=1)
-            spawn_agents(runtime, spec, console=quiet)
+        _ensure_rag_agents(runtime, data_dir=data_dir, llm_url=llm_url, model=model)
         answer: Answer = runtime.ask("retriever", Question(text=question, k=k, mode=mode),
                                      timeout_s=120)
     finally:
@@ -224,6 +212,72 @@ def ask(
     else:
         print_answer(console, answer)
     raise typer.Exit(1 if answer.error else 0)
+
+
+def _ensure_rag_agents(runtime: Runtime, *, data_dir: str | None, llm_url: str | None,
+                       model: str | None) -> None:
+    """Start rag-qa's memory and agents on an ingested store, unless they already run."""
+    running = {a.name for a in runtime.status().agents if a.state == "running"}
+    if "retriever" in running:
+        return
+    spec = builtin_scenarios()["rag-qa"].spec
+    assert spec is not None
+    llm = ({"kind": "openai", "base_url": llm_url, **({"model": model} if model else {})}
+           if llm_url else None)
+    spec = with_overrides(spec, data_dir=data_dir, llm=llm, ingest=False)
+    quiet = Console(quiet=True)
+    if start_memory(runtime, spec, console=quiet) == 0:
+        where = (spec.memory or {}).get("config", {}).get("data_dir")
+        fail(f"the memory store at {where} is empty: fill it with `raygent memory "
+             f"ingest PATH --data-dir {where}` or `raygent run rag-qa`", code=1)
+    spawn_agents(runtime, spec, console=quiet)
+
+
+@app.command()
+@edge
+def chat(
+    address: Annotated[str | None, typer.Option(
+        "--address", envvar="RAY_ADDRESS", show_default=False,
+        help="Talk to a running system's retriever instead of starting a local one.")
+    ] = None,
+    namespace: NamespaceOpt = None,
+    data_dir: Annotated[str | None, typer.Option(
+        "--data-dir", help="Memory data directory to answer from (default: rag-qa's).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", min=1, help="Passages to retrieve.")] = 5,
+    llm_url: Annotated[str | None, typer.Option(
+        "--llm-url", envvar="OPENAI_BASE_URL", show_default=False,
+        help="An OpenAI-compatible server instead of the offline answerer.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", envvar="RAYGENT_LLM_MODEL", help="Model name for --llm-url.")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Ask questions one after another; an empty line, `exit` or Ctrl-D ends the chat."""
+    from scenarios._rag import Question, print_answer
+
+    runtime, created = start_or_join(address, namespace, verbose=verbose)
+    try:
+        _ensure_rag_agents(runtime, data_dir=data_dir, llm_url=llm_url, model=model)
+        console.print("ask a question (an empty line or 'exit' ends)")
+        while True:
+            try:
+                line = input("? ")
+            except EOFError:
+                break
+            question = line.strip()
+            if not question or question.lower() in ("exit", "quit"):
+                break
+            try:
+                print_answer(console, runtime.ask("retriever", Question(text=question, k=k),
+                                                  timeout_s=120))
+            except RaygentError as exc:
+                # One bad question must not end the conversation.
+                err_console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
+    finally:
+        if created:
+            runtime.stop()
+        else:
+            runtime.disconnect()
 
 
 @app.command("list")

@@ -154,3 +154,25 @@ def test_docs_override_needs_existing_paths(tmp_path: Path):
     (tmp_path / "a.md").write_text("# Notes\nThe launch code is TANGO-7.")
     changed = with_overrides(spec, docs=[str(tmp_path / "a.md")])
     assert changed.memory is not None and "questions" not in changed.input
+
+
+def test_chat_answers_one_question_after_another_against_a_running_system(rag):
+    import ray
+    from typer.testing import CliRunner
+
+    from scenarios.cli import app
+
+    runtime, spec = rag
+    runtime.launch(Scenario.from_spec(spec), count=1)
+    address = ray.get_runtime_context().gcs_address
+    result = CliRunner().invoke(
+        app, ["chat", "--address", address, "--namespace", runtime.config.namespace],
+        input="How many hearts does an octopus have?\n   \n")
+    assert result.exit_code == 0, result.output
+    assert "three hearts" in result.output and "d32" in result.output
+    result = CliRunner().invoke(
+        app, ["chat", "--address", address, "--namespace", runtime.config.namespace],
+        input="x" * 3000 + "\nHow long is a marathon?\nexit\n")
+    assert result.exit_code == 0, result.output
+    assert "over the limit" in result.output and "42.195" in result.output
+    assert runtime.status().agent("retriever").state == "running"
