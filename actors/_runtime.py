@@ -148,9 +148,8 @@ class Runtime:
             self._provider.force_flush()
 
     def _span(self, name: str, kind: SpanKind, destination: str, **attrs: Any) -> Any:
-        return self._tracer.start_as_current_span(name, kind=kind, attributes={
-            tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_OPERATION: "send",
-            tm.MSG_DESTINATION: destination, tm.SENDER: DRIVER, **attrs})
+        return self._tracer.start_as_current_span(
+            name, kind=kind, attributes={**tm.send_attributes(destination, DRIVER), **attrs})
 
     def attach(self) -> Runtime:
         """Connect to an already running system (e.g. from a second process).

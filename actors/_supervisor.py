@@ -48,7 +48,6 @@ from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors.messages import EVENTS_TOPIC, AgentEvent
 
 log = logging.getLogger("raygent.supervisor")
-MAILBOX_WAITING = "raygent.restart.mailbox_depth"
 
 STARTING, RUNNING, RESTARTING, FAILED, STOPPING, STOPPED = (
     "starting", "running", "restarting", "failed", "stopping", "stopped")
@@ -258,18 +257,18 @@ class SupervisorCore:
                 span.set_attribute(tm.MSG_BATCH_COUNT, counts[key])
         return out, [span for span, _ in groups.values()]
 
-    def _trace_event(self, name: str, rec: _Agent, env: Envelope, *, error: str | None,
+    def _trace_event(self, event: str, rec: _Agent, env: Envelope, *, error: str | None,
                      is_error: bool, **attrs: Any) -> None:
-        """A short span for a rare event of one message (retry, redelivery, dead letter)."""
+        """A short span for a rare event of one message (``tm.EV_RETRY`` and kin)."""
         if not self._traced:
             return
         span = self._tracer.start_span(
-            f"{name} {rec.spec.name}", context=tm.extract(env.trace), attributes={
+            tm.span_settle(event, rec.spec.name), context=tm.extract(env.trace), attributes={
                 tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_DESTINATION: rec.spec.name,
                 tm.MSG_ID: env.id, tm.KIND: env.kind, tm.ATTEMPT: env.attempt, **attrs})
-        span.add_event(f"raygent.{name}", {"error": error or ""})
+        span.add_event(event, {"error": error or ""})
         if is_error:
-            tm.mark_error(span, None, error or name)
+            tm.mark_error(span, None, error or event)
         span.end()
 
     async def _enqueue(self, rec: _Agent, item: _Pending, timeout_s: float | None) -> None:
@@ -459,7 +458,7 @@ class SupervisorCore:
                         self._dead_letter(rec, p, f"agent crashed on it {p.env.attempt} times",
                                           str(exc))
                     else:
-                        self._trace_event("redeliver", rec, p.env, is_error=False,
+                        self._trace_event(tm.EV_REDELIVER, rec, p.env, is_error=False,
                                           error=f"{type(exc).__name__}: {exc}")
                         again.append(_Pending(p.env.evolve(attempt=attempt), p.future))
                 self._requeue_front(rec, again)
@@ -530,8 +529,8 @@ class SupervisorCore:
             rec.last_error = str(err)
             if item.env.attempt < retry.max_attempts and getattr(err, "retryable", True):
                 rec.retried += 1
-                self._trace_event("retry", rec, item.env, is_error=False, error=str(err),
-                                  **{"raygent.retry.next_attempt": item.env.attempt + 1})
+                self._trace_event(tm.EV_RETRY, rec, item.env, is_error=False, error=str(err),
+                                  **{tm.RETRY_NEXT_ATTEMPT: item.env.attempt + 1})
                 front.append(_Pending(item.env.evolve(attempt=item.env.attempt + 1),
                                       item.future))
                 backoff = max(backoff, retry.delay(item.env.attempt + 1, self._rand.random()))
@@ -552,7 +551,7 @@ class SupervisorCore:
         rec.dead += 1
         self._dlq.append(DeadLetter(envelope=item.env, reason=reason, error=error,
                                     at=time.time()))
-        self._trace_event("dead_letter", rec, item.env, is_error=True,
+        self._trace_event(tm.EV_DEAD_LETTER, rec, item.env, is_error=True,
                           error=f"{reason}: {error}" if error else reason)
         self.journal.finished(item.env)
         if item.future is not None and not item.future.done():
@@ -710,9 +709,9 @@ class SupervisorCore:
             return
         with self._tracer.start_as_current_span(
             tm.span_restart(rec.spec.name), attributes={
-                tm.AGENT: rec.spec.name, "raygent.restart.reason": reason,
-                "raygent.restart.graceful": graceful}) as span:
-            span.set_attribute(MAILBOX_WAITING, len(rec.mailbox))
+                tm.AGENT: rec.spec.name, tm.RESTART_REASON: reason,
+                tm.RESTART_GRACEFUL: graceful}) as span:
+            span.set_attribute(tm.RESTART_MAILBOX_DEPTH, len(rec.mailbox))
             await self._restart_inner(rec, reason, graceful=graceful)
             if rec.state == FAILED:
                 tm.mark_error(span, None, rec.last_error or "restart failed")

@@ -61,7 +61,6 @@ MSG_DESTINATION = "messaging.destination.name"
 MSG_ID = "messaging.message.id"
 MSG_CONVERSATION = "messaging.message.conversation_id"
 MSG_BATCH_COUNT = "messaging.batch.message_count"
-MSG_BODY_SIZE = "messaging.message.body.size"
 KIND = "raygent.message.kind"
 SENDER = "raygent.message.sender"
 ATTEMPT = "raygent.message.attempt"
@@ -79,13 +78,31 @@ GENAI_SYSTEM = "gen_ai.system"
 GENAI_MODEL = "gen_ai.request.model"
 GENAI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 GENAI_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-DB_SYSTEM = "db.system.name"
 
 # Event names.
 EV_RETRY = "raygent.retry"
 EV_DEAD_LETTER = "raygent.dead_letter"
 EV_REDELIVER = "raygent.redeliver"
-EV_RESTART = "raygent.restart"
+
+# Supervisor facts about one message's fate and about restarts.
+RETRY_NEXT_ATTEMPT = "raygent.retry.next_attempt"
+RESTART_REASON = "raygent.restart.reason"
+RESTART_GRACEFUL = "raygent.restart.graceful"
+RESTART_MAILBOX_DEPTH = "raygent.restart.mailbox_depth"
+
+
+def span_settle(event: str, agent: str) -> str:
+    """Name of the short span for a message's retry, redelivery or dead letter.
+
+    ``event`` is one of the ``EV_*`` event names; the span is ``"retry <agent>"`` etc.
+    """
+    return f"{event.removeprefix('raygent.')} {agent}"
+
+
+def send_attributes(destination: str, sender: str) -> dict[str, Any]:
+    """Attributes of a ``send``/``ask``/``publish`` span (driver and agents alike)."""
+    return {MSG_SYSTEM: SYSTEM, MSG_OPERATION: "send", MSG_DESTINATION: destination,
+            SENDER: sender}
 
 
 def tracer(provider: TracerProvider | None = None) -> trace.Tracer:

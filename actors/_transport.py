@@ -87,7 +87,7 @@ class SupervisorTransport:
     ) -> str:
         with self._tracer.start_as_current_span(
             tm.span_send(recipient), kind=SpanKind.PRODUCER,
-            attributes=_attrs("send", recipient, sender),
+            attributes=tm.send_attributes(recipient, sender),
         ) as span:
             env = make_envelope(
                 sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
@@ -106,7 +106,7 @@ class SupervisorTransport:
         timeout = self._ask_timeout_s if timeout_s is None else timeout_s
         with self._tracer.start_as_current_span(
             tm.span_ask(recipient), kind=SpanKind.CLIENT,
-            attributes=_attrs("send", recipient, sender),
+            attributes=tm.send_attributes(recipient, sender),
         ) as span:
             env = make_envelope(
                 sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
@@ -122,14 +122,10 @@ class SupervisorTransport:
     async def publish(self, sender: str, topic: str, payload: Any) -> int:
         with self._tracer.start_as_current_span(
             tm.span_publish(topic), kind=SpanKind.PRODUCER,
-            attributes={**_attrs("send", topic, sender), tm.TOPIC: topic},
+            attributes={**tm.send_attributes(topic, sender), tm.TOPIC: topic},
         ) as span:
             env = make_envelope(sender=sender, topic=topic, payload=payload,
                                 max_bytes=self._max_bytes, trace=tm.inject(span))
             span.set_attribute(tm.MSG_ID, env.id)
             return int(await self._call("publish", env))
 
-
-def _attrs(operation: str, destination: str, sender: str) -> dict[str, Any]:
-    return {tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_OPERATION: operation,
-            tm.MSG_DESTINATION: destination, tm.SENDER: sender}
