@@ -199,8 +199,8 @@ class SupervisorCore:
                 await asyncio.wait_for(rec.idle.wait(), max(0.01, deadline - time.monotonic()))
 
     def _retire(self, rec: _Agent, reason: str) -> None:
-        """Stop the dispatcher; everything still queued goes to dead letters."""
-        rec.state = STOPPED if reason == "agent stopped" else rec.state
+        """Mark stopped and end the dispatcher; everything still queued goes to dead letters."""
+        rec.state = STOPPED
         if rec.task is not None:
             rec.task.cancel()
         while rec.mailbox:
@@ -633,13 +633,15 @@ class SupervisorCore:
     async def _health_loop(self) -> None:
         while not self._closing:
             await asyncio.sleep(self.config.health_interval_s)
-            running = [r for r in self._agents.values() if r.state == RUNNING]
-            await asyncio.gather(*(self._check(r) for r in running), return_exceptions=True)
+            await self._check_round()
+
+    async def _check_round(self) -> None:
+        running = [r for r in self._agents.values() if r.state == RUNNING]
+        await asyncio.gather(*(self._check(r) for r in running), return_exceptions=True)
 
     async def check_health(self) -> None:
         """Run one round of health checks now, and wait for any restart it causes."""
-        running = [r for r in self._agents.values() if r.state == RUNNING]
-        await asyncio.gather(*(self._check(r) for r in running), return_exceptions=True)
+        await self._check_round()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 

@@ -38,16 +38,12 @@ from actors import Runtime, RuntimeConfig
 from actors._config import TracingConfig
 from actors._llm_extractive import ExtractiveBackend
 from actors.llm_messages import Complete
+from benchmarks._stats import pct
 from memory import MemoryConfig, MemoryService
 from scenarios import Scenario, builtin_scenarios
 from scenarios._launch import with_overrides
 from scenarios._rag import DATA_QUESTIONS, Question, load_questions
 from scenarios._spec import DATA_DIR
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def in_process(questions: list[str], data_dir: str) -> tuple[float, list[float], Any]:

@@ -33,6 +33,7 @@ from actors import MailboxConfig, Runtime, RuntimeConfig
 from actors._config import TracingConfig
 from actors.messages import Echo
 from benchmarks._agents import DirectActor, WorkAgent
+from benchmarks._stats import pct
 
 
 def _rate(n: int, seconds: float) -> float:
@@ -85,11 +86,6 @@ def latencies(fn: Any, n: int) -> list[float]:
         fn(i)
         out.append((time.perf_counter() - t0) * 1000)
     return out
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def main() -> None:
