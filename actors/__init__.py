@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,24 +41,6 @@ if TYPE_CHECKING:
     from actors._errors import UnknownRecipientError as UnknownRecipientError
     from actors._host import AgentHost as AgentHost
     from actors._ids import new_id as new_id
-    from actors._llm import ChatMessage as ChatMessage
-    from actors._llm import Citation as Citation
-    from actors._llm import Completion as Completion
-    from actors._llm import LLMBackend as LLMBackend
-    from actors._llm import LLMConnectionError as LLMConnectionError
-    from actors._llm import LLMError as LLMError
-    from actors._llm import LLMHTTPError as LLMHTTPError
-    from actors._llm import LLMRequestError as LLMRequestError
-    from actors._llm import LLMResponseError as LLMResponseError
-    from actors._llm import LLMTimeoutError as LLMTimeoutError
-    from actors._llm import Usage as Usage
-    from actors._llm import backend_from_config as backend_from_config
-    from actors._llm import rag_messages as rag_messages
-    from actors._llm_agent import LLMAgent as LLMAgent
-    from actors._llm_extractive import ExtractiveBackend as ExtractiveBackend
-    from actors._llm_extractive import ExtractiveConfig as ExtractiveConfig
-    from actors._llm_openai import OpenAIBackend as OpenAIBackend
-    from actors._llm_openai import OpenAIConfig as OpenAIConfig
     from actors._memory_client import MemoryClient as MemoryClient
     from actors._registry import message as message
     from actors._registry import register_message as register_message
@@ -68,7 +51,6 @@ if TYPE_CHECKING:
     from actors._status import DeadLetter as DeadLetter
     from actors._status import SystemStatus as SystemStatus
     from actors._supervisor import SupervisorCore as SupervisorCore
-    from actors.llm_messages import Complete as Complete
 
 _EXPORTS: dict[str, str] = {
     "code_runtime_env": "actors._shipping",
@@ -101,25 +83,6 @@ _EXPORTS: dict[str, str] = {
     "UnknownRecipientError": "actors._errors",
     "AgentHost": "actors._host",
     "new_id": "actors._ids",
-    "ChatMessage": "actors._llm",
-    "Citation": "actors._llm",
-    "Completion": "actors._llm",
-    "LLMBackend": "actors._llm",
-    "LLMConnectionError": "actors._llm",
-    "LLMError": "actors._llm",
-    "LLMHTTPError": "actors._llm",
-    "LLMRequestError": "actors._llm",
-    "LLMResponseError": "actors._llm",
-    "LLMTimeoutError": "actors._llm",
-    "Usage": "actors._llm",
-    "backend_from_config": "actors._llm",
-    "rag_messages": "actors._llm",
-    "LLMAgent": "actors._llm_agent",
-    "ExtractiveBackend": "actors._llm_extractive",
-    "ExtractiveConfig": "actors._llm_extractive",
-    "OpenAIBackend": "actors._llm_openai",
-    "OpenAIConfig": "actors._llm_openai",
-    "Complete": "actors.llm_messages",
     "MemoryClient": "actors._memory_client",
     "message": "actors._registry",
     "register_message": "actors._registry",
@@ -134,7 +97,20 @@ _EXPORTS: dict[str, str] = {
 logging.getLogger("raygent").addHandler(logging.NullHandler())
 
 
+# Names that moved to ``actors.llm``: still importable from here, with a warning.
+_MOVED: dict[str, str] = {name: "actors.llm" for name in (
+    "ChatMessage", "Citation", "Complete", "Completion", "ExtractiveBackend",
+    "ExtractiveConfig", "LLMAgent", "LLMBackend", "LLMConnectionError", "LLMError",
+    "LLMHTTPError", "LLMRequestError", "LLMResponseError", "LLMTimeoutError",
+    "OpenAIBackend", "OpenAIConfig", "Usage", "backend_from_config", "rag_messages")}
+
+
 def __getattr__(name: str) -> Any:
+    moved = _MOVED.get(name)
+    if moved is not None:
+        warnings.warn(f"actors.{name} moved to {moved}.{name}: import it from {moved}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(moved), name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'actors' has no attribute {name!r}")
@@ -158,25 +134,11 @@ __all__ = [
     "AgentStatus",
     "AgentUnavailableError",
     "AskTimeoutError",
-    "ChatMessage",
-    "Citation",
-    "Complete",
-    "Completion",
     "ConfigError",
     "DeadLetter",
     "DeliveryError",
     "Envelope",
-    "ExtractiveBackend",
-    "ExtractiveConfig",
     "HandlerError",
-    "LLMAgent",
-    "LLMBackend",
-    "LLMConnectionError",
-    "LLMError",
-    "LLMHTTPError",
-    "LLMRequestError",
-    "LLMResponseError",
-    "LLMTimeoutError",
     "MailboxConfig",
     "MailboxFullError",
     "MemoryClient",
@@ -184,8 +146,6 @@ __all__ = [
     "MessageError",
     "MessageTooLargeError",
     "NotSerializableError",
-    "OpenAIBackend",
-    "OpenAIConfig",
     "PayloadTypeError",
     "RaygentError",
     "Resources",
@@ -198,12 +158,9 @@ __all__ = [
     "SystemStatus",
     "UnknownKindError",
     "UnknownRecipientError",
-    "Usage",
-    "backend_from_config",
     "code_runtime_env",
     "handles",
     "message",
     "new_id",
-    "rag_messages",
     "register_message",
 ]

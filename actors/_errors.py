@@ -27,7 +27,7 @@ and every one survives a pickle round trip (errors cross Ray process boundaries)
     │   ├── RecordNotFoundError
     │   ├── InvalidQueryError
     │   └── CorruptStoreError
-    └── LLMError (actors/_llm.py)   a model call failed
+    └── LLMError (actors/llm/)      a model call failed
         ├── LLMRequestError         malformed request (fix the caller)
         ├── LLMHTTPError            error status (status, detail, attempts, .retryable)
         ├── LLMTimeoutError         no answer within the call's budget

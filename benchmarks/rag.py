@@ -36,14 +36,12 @@ import ray
 
 from actors import Runtime, RuntimeConfig
 from actors._config import TracingConfig
-from actors._llm_extractive import ExtractiveBackend
-from actors.llm_messages import Complete
+from actors.llm import Complete, ExtractiveBackend
 from benchmarks._stats import pct
 from memory import MemoryConfig, MemoryService
 from scenarios import Scenario, builtin_scenarios
 from scenarios._launch import with_overrides
-from scenarios._rag import DATA_QUESTIONS, Question, load_questions
-from scenarios._spec import DATA_DIR
+from scenarios.rag_qa import DATA_DIR, DATA_QUESTIONS, Question, load_questions
 
 
 def in_process(questions: list[str], data_dir: str) -> tuple[float, list[float], Any]:

@@ -24,6 +24,7 @@ from memory._config import TokenizerConfig as TokenizerConfig
 from memory._config import default_data_dir as default_data_dir
 from memory._embedder import Embed as Embed
 from memory._embedder import Embedder as Embedder
+from memory._embedder import encoder_for as encoder_for
 from memory._embedder import shared_embedder as shared_embedder
 from memory._fusion import RRF as RRF
 from memory._fusion import FusionStrategy as FusionStrategy
@@ -63,6 +64,7 @@ __all__ = [
     "chunk_text",
     "default_data_dir",
     "default_fusion",
+    "encoder_for",
     "light_stem",
     "load_documents",
     "memory_config_from",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
@@ -265,3 +265,9 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     np.divide(vectors, norms, out=vectors, where=norms > 0)
     return vectors
+
+
+def encoder_for(model: str) -> Callable[[Sequence[str]], np.ndarray]:
+    """The shared embedder's ``encode`` for ``model``: the embedding function that
+    ``actors.llm``'s extractive backend is given by default (it never imports memory)."""
+    return shared_embedder(MemoryConfig(model=model)).encode

@@ -2,11 +2,6 @@
 
 from scenarios._connect import open_runtime as open_runtime
 from scenarios._connect import start_or_join as start_or_join
-from scenarios._echo import EchoAgent as EchoAgent
-from scenarios._pingpong import PingAgent as PingAgent
-from scenarios._pingpong import PongAgent as PongAgent
-from scenarios._pingpong import Rally as Rally
-from scenarios._pingpong import RallyReport as RallyReport
 from scenarios._scenario import Scenario as Scenario
 from scenarios._scenario import ScenarioFn as ScenarioFn
 from scenarios._scenario import ScenarioResult as ScenarioResult
@@ -15,6 +10,11 @@ from scenarios._spec import ScenarioSpec as ScenarioSpec
 from scenarios._spec import load_spec as load_spec
 from scenarios._spec import parse_spec as parse_spec
 from scenarios.builtin import builtin_scenarios as builtin_scenarios
+from scenarios.echo import EchoAgent as EchoAgent
+from scenarios.ping_pong import PingAgent as PingAgent
+from scenarios.ping_pong import PongAgent as PongAgent
+from scenarios.ping_pong import Rally as Rally
+from scenarios.ping_pong import RallyReport as RallyReport
 
 __all__ = [
     "AgentEntry", "EchoAgent", "PingAgent", "PongAgent", "Rally", "RallyReport", "Scenario",

@@ -10,11 +10,11 @@ A spec looks like this (every key but ``name``, ``agents`` and ``driver`` is opt
       config: {data_dir: ~/.raygent/rag-qa}             # MemoryConfig fields; "~" is the
                                                         # memory node's home, not the driver's
       resources: {custom: {memory_node: 1}}             # put it on the node with the disk
-      ingest: {paths: [builtin:rag_corpus.jsonl], chunk_size: 800, overlap: 100}
+      ingest: {paths: [data/rag_corpus.jsonl], chunk_size: 800, overlap: 100}
     llm: {kind: extractive}                             # default backend for LLM agents
     agents:
       - name: retriever
-        class: scenarios.rag:RetrieverAgent              # module:Class (or module.Class)
+        class: scenarios.rag_qa:RetrieverAgent              # module:Class (or module.Class)
         config: {answerer: answerer, k: 5}
         resources: {num_cpus: 0.5, custom: {embedder: 1}, scheduling_strategy: SPREAD}
         restart: {mode: permanent, max_restarts: 3, within_s: 60}
@@ -23,13 +23,13 @@ A spec looks like this (every key but ``name``, ``agents`` and ``driver`` is opt
     wiring:                                             # checked: every end must exist
       - {from: driver, to: retriever}
       - {from: retriever, to: memory}
-    driver: scenarios.rag:drive                         # feeds input, runs the check
-    input: {questions: builtin:rag_questions.jsonl}
+    driver: scenarios.rag_qa:drive                         # feeds input, runs the check
+    input: {questions: data/rag_questions.jsonl}
     check: {min_cited: 0.8}
     count: 10                                           # default for --count
 
-``builtin:NAME`` paths point into the package's ``scenarios/data``; other relative paths
-are relative to the spec file.
+``builtin:NAME`` paths point into the shared ``scenarios/data``; other relative paths are
+relative to the spec file (a built-in scenario keeps its data in its own package).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import yaml
 from actors import Agent, ConfigError, MailboxConfig, Resources, RestartPolicy, RuntimeConfig
 
 DATA_DIR = Path(__file__).parent / "data"
-BUILTIN_DIR = Path(__file__).parent / "builtin"
 _TOP_KEYS = {"name", "description", "runtime", "memory", "llm", "agents", "wiring", "driver",
              "input", "check", "count"}
 _AGENT_KEYS = {"name", "class", "config", "resources", "restart", "mailbox", "topics"}

@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 
 from actors import AgentStatus, SystemStatus
 from scenarios import RallyReport, builtin_scenarios
-from scenarios._pingpong import check
-from scenarios._render import StatusView, status_json
+from scenarios._render import StatusView
 from scenarios.cli import app
+from scenarios.cli.render import status_json
+from scenarios.ping_pong import check
 
 RAYGENT = Path(sys.executable).with_name("raygent")
 NOWHERE = "127.0.0.1:1"  # a port nothing listens on
@@ -172,7 +173,7 @@ def test_check_fails_and_says_why(report: RallyReport, problem: str) -> None:
 
 def _status() -> SystemStatus:
     agent = AgentStatus(
-        name="pingpong-ping", cls="scenarios._pingpong.PingAgent", state="running",
+        name="pingpong-ping", cls="scenarios.ping_pong._pingpong.PingAgent", state="running",
         mailbox_depth=2, mailbox_capacity=1000, inflight=0, handled=7, failed=1, retried=2,
         dead_lettered=1, restarts=1, last_error="HandlerError: boom", node_id="ab" * 28,
         pid=4242, actor_id="cd" * 16)
@@ -195,7 +196,7 @@ def test_status_json_keeps_every_field() -> None:
     data = status_json(_status())
     assert data["dead_letters"] == 1
     (agent,) = data["agents"]
-    assert agent["cls"] == "scenarios._pingpong.PingAgent"
+    assert agent["cls"] == "scenarios.ping_pong._pingpong.PingAgent"
     assert agent["node_id"] == "ab" * 28
     assert agent["last_error"] == "HandlerError: boom"
 

@@ -17,7 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from memory import chunk_text
-from scenarios._cli_memory import memory_app
+from scenarios.cli.memory import memory_app
 
 runner = CliRunner()
 # Wide enough that ids and scores are never cut in the captured tables.

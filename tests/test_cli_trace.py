@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from actors import RaygentError
 from actors._config import TracingConfig
 from actors._traces import load_spans
-from scenarios._cli_trace import load_traces, trace_cmd, trace_lines
+from scenarios.cli.trace import load_traces, trace_cmd, trace_lines
 from tests.agents import EchoAgent, Relay, RelayAgent
 from tests.conftest import wait_for
 

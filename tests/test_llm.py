@@ -25,11 +25,15 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from actors._envelope import Envelope, MessageContext
 from actors._errors import ConfigError
-from actors._llm import (
+from actors._traces import load_spans
+from actors.llm import (
     IDK,
     ChatMessage,
     Citation,
+    Complete,
     Completion,
+    ExtractiveBackend,
+    LLMAgent,
     LLMBackend,
     LLMConnectionError,
     LLMError,
@@ -37,18 +41,15 @@ from actors._llm import (
     LLMRequestError,
     LLMResponseError,
     LLMTimeoutError,
+    OpenAIBackend,
+    OpenAIConfig,
     backend_from_config,
-    cite,
     format_context_prompt,
-    parse_context_prompt,
-    prepare,
     rag_messages,
 )
-from actors._llm_agent import LLMAgent
-from actors._llm_extractive import ExtractiveBackend, default_embed_fn, split_sentences
-from actors._llm_openai import OpenAIBackend, OpenAIConfig, parse_retry_after
-from actors._traces import load_spans
-from actors.llm_messages import Complete
+from actors.llm._extractive import default_embed_fn, split_sentences
+from actors.llm._openai_config import parse_retry_after
+from actors.llm._types import cite, parse_context_prompt, prepare
 from tests.conftest import ROOT, wait_for
 from tests.llm_server import CHAT_PATH, MODELS_PATH, LLMServer, Reply, openai_error
 
@@ -429,7 +430,7 @@ NEAR_CODES = (
 
 
 def test_extractive_defaults_hold_on_the_bundled_data(embed):
-    """The tuning check of actors/_llm_extractive.py's docstring, as a regression test."""
+    """The tuning check of actors/llm/_extractive.py's docstring, as a regression test."""
     docs = [json.loads(line) for line in (DATA / "eval_docs.jsonl").read_text().splitlines()]
     queries = [json.loads(line)
                for line in (DATA / "eval_queries.jsonl").read_text().splitlines()]
@@ -469,7 +470,7 @@ def test_extractive_defaults_hold_on_the_bundled_data(embed):
 
 
 def test_actors_do_not_import_memory():
-    code = ("import sys, actors._llm_agent, actors._llm_extractive, actors.llm_messages; "
+    code = ("import sys, actors.llm; "
             "assert 'memory' not in sys.modules, 'memory imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
                    env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)

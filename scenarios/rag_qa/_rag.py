@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from actors import Agent, MessageContext, RaygentError, handles, message
+from actors import Agent, MessageContext, RaygentError, handles
 from actors._errors import InvalidQueryError
-from actors.llm_messages import Complete, Completion
+from actors.llm import Complete, Completion
 from scenarios._scenario import ScenarioResult
+from scenarios.rag_qa.messages import Answer, Compose, Question, Source
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,55 +30,8 @@ if TYPE_CHECKING:
     from scenarios._spec import ScenarioSpec
 
 DONT_KNOW = "I don't know"
-DATA_QUESTIONS = Path(__file__).parent / "data" / "rag_questions.jsonl"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Source:
-    """One retrieved passage and why it ranked."""
-
-    id: str
-    text: str
-    score: float
-    vector_score: float | None = None
-    vector_rank: int | None = None
-    keyword_score: float | None = None
-    keyword_rank: int | None = None
-
-    @classmethod
-    def of(cls, hit: Any) -> Source:
-        return cls(id=hit.id, text=hit.text, score=hit.score, vector_score=hit.vector_score,
-                   vector_rank=hit.vector_rank, keyword_score=hit.keyword_score,
-                   keyword_rank=hit.keyword_rank)
-
-
-@message(kind="rag.Question")
-@dataclass(frozen=True, kw_only=True)
-class Question:
-    text: str
-    k: int | None = None
-    mode: str | None = None
-
-
-@message(kind="rag.Compose")
-@dataclass(frozen=True, kw_only=True)
-class Compose:
-    question: str
-    sources: tuple[Source, ...]
-
-
-@message(kind="rag.Answer")
-@dataclass(frozen=True, kw_only=True)
-class Answer:
-    """The reply: text, cited document ids (in citation order), sources, timings."""
-
-    question: str
-    text: str
-    cited: tuple[str, ...] = ()
-    sources: tuple[Source, ...] = ()
-    error: str | None = None
-    retrieval_ms: float = 0.0
-    answer_ms: float = 0.0
+DATA_DIR = Path(__file__).parent / "data"
+DATA_QUESTIONS = DATA_DIR / "rag_questions.jsonl"
 
 
 class RetrieverAgent(Agent):

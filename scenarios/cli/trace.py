@@ -22,7 +22,7 @@ from rich.text import Text
 
 from actors._config import TracingConfig
 from actors._traces import SpanNode, build_trees, list_runs, load_spans, render
-from scenarios._cli_edge import console, fail, print_json
+from scenarios.cli._edge import console, fail, print_json
 
 # Own consoles rather than scenarios.cli's: cli imports this module to register the
 # command, so importing cli from here would be circular.

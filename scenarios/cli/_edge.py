@@ -59,3 +59,11 @@ def edge(fn: F) -> F:
 def print_json(data: Any) -> None:
     """Plain stdout, not rich: no colour codes or line wrapping in machine-readable output."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+AddressOpt = Annotated[str, typer.Option(
+    "--address", envvar="RAY_ADDRESS",
+    help="Ray cluster to reach: auto, host:port or ray://host:port.")]
+NamespaceOpt = Annotated[str | None, typer.Option(
+    "--namespace", show_default="$RAYGENT_NAMESPACE or raygent",
+    help="Ray namespace of the system.")]

@@ -14,14 +14,13 @@ import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import typer
-from rich import box
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,7 +29,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from actors import AgentNotFoundError, RaygentError
@@ -39,8 +37,9 @@ from memory._config import MemoryConfig, default_data_dir
 from memory._loaders import SUFFIXES, _expand, load_documents
 from memory._records import DEFAULT_NAMESPACE, Hit, Record, coerce_records
 from memory._store import MANIFEST
-from scenarios._cli_edge import JsonOpt, console, edge, err_console, fail, print_json
 from scenarios._connect import open_runtime
+from scenarios.cli._edge import JsonOpt, console, edge, err_console, fail, print_json
+from scenarios.cli._memory_render import hit_json, hits_table, stats_table
 
 memory_app = typer.Typer(
     help="Ingest files into, search and inspect raygent's memory store (in this process, "
@@ -48,7 +47,6 @@ memory_app = typer.Typer(
     no_args_is_help=True,
 )
 
-SNIPPET_CHARS = 160
 
 
 class SearchMode(StrEnum):
@@ -337,63 +335,6 @@ def ingest(
 # -- search ----------------------------------------------------------------------------------
 
 
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS - 3] + "..."
-
-
-def _scored(score: float | None, rank: int | None, digits: int) -> Text:
-    # "-": the record was not among that retriever's candidates (or the mode skipped it).
-    if score is None:
-        return Text("-", style="dim")
-    return Text(f"{score:.{digits}f} #{rank}" if rank is not None else f"{score:.{digits}f}")
-
-
-_SCORE_NOTE = {
-    "hybrid": "score: vector and keyword scores fused",
-    "vector": "score: cosine similarity",
-    "keyword": "score: BM25",
-}
-
-
-def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
-    """A hit as plain JSON-compatible data, with its 1-based rank."""
-    return {"rank": rank, "id": hit.id, "score": hit.score,
-            "vector_score": hit.vector_score, "vector_rank": hit.vector_rank,
-            "keyword_score": hit.keyword_score, "keyword_rank": hit.keyword_rank,
-            "namespace": hit.namespace, "metadata": hit.metadata, "text": hit.text}
-
-
-def hits_table(hits: Sequence[Hit], *, mode: str) -> Table:
-    """One row per hit, with the per-retriever scores and ranks that explain its place.
-
-    Args:
-        hits: Search results, best first.
-        mode: The search mode (chooses the caption explaining ``score``).
-
-    Returns:
-        The table.
-    """
-    table = Table(box=box.SIMPLE_HEAD,
-                  caption=f"{_SCORE_NOTE[mode]}; vector, keyword: score #rank among that "
-                          "retriever's candidates (- not among them)",
-                  caption_justify="left", pad_edge=False)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("id", style="bold cyan", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("vector", justify="right", no_wrap=True)
-    table.add_column("keyword", justify="right", no_wrap=True)
-    # The only wrappable column, so it alone gives way when the terminal is narrow; its
-    # cells do not wrap though, they end in an ellipsis: one line per hit.
-    table.add_column("text", min_width=12)
-    for rank, hit in enumerate(hits, start=1):
-        table.add_row(str(rank), hit.id, f"{hit.score:.3f}",
-                      _scored(hit.vector_score, hit.vector_rank, 3),
-                      _scored(hit.keyword_score, hit.keyword_rank, 2),
-                      Text(_snippet(hit.text), no_wrap=True, overflow="ellipsis"))
-    return table
-
-
 @memory_app.command("search")
 @edge
 def search(
@@ -434,49 +375,6 @@ def search(
 
 
 # -- stats -----------------------------------------------------------------------------------
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
-    return "-" if value is None else str(value)
-
-
-def stats_table(stats: Mapping[str, Any], *, where: str) -> Table:
-    """The store's counters as a two-column table.
-
-    Args:
-        stats: What ``stats()`` of the service or the memory agent returned.
-        where: The store's directory or the agent that serves it (its data dir is not
-            repeated when it is the same).
-
-    Returns:
-        The table.
-    """
-    table = Table(box=box.SIMPLE_HEAD, show_header=False, pad_edge=False)
-    table.add_column("field", style="bold", no_wrap=True)
-    table.add_column("value", overflow="fold")
-    rows = [("records", "records"), ("namespaces", "namespaces"), ("model", "model"),
-            ("dimensions", "dim"), ("vocabulary", "vocabulary"),
-            ("avg tokens per record", "avg_doc_tokens"), ("dead slots", "dead_fraction"),
-            ("ANN index", "ann_index"), ("table version", "table_version"),
-            ("data dir", "data_dir")]
-    for label, key in rows:
-        if key not in stats or (key == "data_dir" and stats[key] == where):
-            continue
-        value = stats[key]
-        if key == "dead_fraction" and isinstance(value, int | float):
-            table.add_row(label, f"{value:.0%}")
-        else:
-            table.add_row(label, _value(value))
-    # Call counters and uptime only mean something for a long-lived memory agent.
-    if stats.get("calls"):
-        table.add_row("calls", _value(stats["calls"]))
-        errors = stats.get("errors") or {}
-        table.add_row("errors", Text(_value(errors), style="red" if errors else ""))
-        if "uptime_s" in stats:
-            table.add_row("uptime", f"{float(stats['uptime_s']):.0f}s")
-    return table
 
 
 @memory_app.command("stats")
