@@ -48,7 +48,7 @@ class MemoryClient:
         import ray
         from ray.exceptions import RayActorError
 
-        from actors._ray import unwrap
+        from actors._ray_errors import unwrap
 
         for attempt in (0, 1):
             try:
@@ -63,7 +63,7 @@ class MemoryClient:
     async def call_async(self, method: str, *args: Any, **kwargs: Any) -> Any:
         from ray.exceptions import RayActorError
 
-        from actors._ray import unwrap
+        from actors._ray_errors import unwrap
 
         for attempt in (0, 1):
             try:

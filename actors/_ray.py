@@ -30,6 +30,7 @@ from actors._errors import AgentUnavailableError, RaygentError
 from actors._host import AgentHost
 from actors._memory_client import MemoryClient
 from actors._metrics import RayMetrics
+from actors._ray_errors import unwrap
 from actors._spec import AgentSpec, BatchResult, Snapshot
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors._supervisor import SupervisorCore
@@ -37,15 +38,6 @@ from actors._transport import SupervisorTransport
 from actors.messages import AgentEvent
 
 log = logging.getLogger("raygent")
-
-
-def unwrap(exc: BaseException) -> BaseException:
-    """Return the raygent error inside a Ray task error, or the error itself."""
-    if isinstance(exc, RayTaskError):
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, RaygentError):
-            return cause
-    return exc
 
 
 def ray_options(resources: Resources) -> dict[str, Any]:

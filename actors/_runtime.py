@@ -24,7 +24,8 @@ from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfi
 from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError
 from actors._ids import new_id
 from actors._memory_client import MemoryClient
-from actors._ray import supervisor_handle, unwrap
+from actors._ray import supervisor_handle
+from actors._ray_errors import unwrap
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors._transport import make_envelope

@@ -2,9 +2,9 @@
 
 from scenarios._connect import open_runtime as open_runtime
 from scenarios._connect import start_or_join as start_or_join
+from scenarios._result import ScenarioFn as ScenarioFn
+from scenarios._result import ScenarioResult as ScenarioResult
 from scenarios._scenario import Scenario as Scenario
-from scenarios._scenario import ScenarioFn as ScenarioFn
-from scenarios._scenario import ScenarioResult as ScenarioResult
 from scenarios._spec import AgentEntry as AgentEntry
 from scenarios._spec import ScenarioSpec as ScenarioSpec
 from scenarios._spec import load_spec as load_spec

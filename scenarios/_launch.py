@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from actors import ConfigError
-from scenarios._scenario import ScenarioResult, respawn
+from scenarios._result import ScenarioResult
 from scenarios._spec import ScenarioSpec
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from actors import Runtime
-    from scenarios._scenario import ScenarioFn
+    from actors import Agent, AgentStatus, Runtime
+    from scenarios._result import ScenarioFn
 
 
 def _memory_config(spec: ScenarioSpec) -> dict[str, Any]:
@@ -123,3 +123,26 @@ def with_overrides(spec: ScenarioSpec, *, docs: list[str] | None = None,
         inputs["questions"] = os.path.abspath(os.path.expanduser(questions))
     return dataclasses.replace(spec, memory=memory, input=inputs,
                                llm=llm if llm is not None else spec.llm)
+
+
+def respawn(runtime: Runtime, cls: type[Agent], *, name: str,
+            config: Mapping[str, Any] | None = None, **options: Any) -> AgentStatus:
+    """Spawn an agent, first stopping one of the same name left by an earlier run.
+
+    A run with ``--keep`` leaves its agents in the cluster; running the scenario again
+    must start from fresh agents rather than fail on the taken names.
+
+    Args:
+        runtime: A started runtime.
+        cls: The agent class.
+        name: The agent's name.
+        config: The agent's config mapping.
+        **options: ``resources``, ``restart``, ``mailbox``, ``topics`` for ``spawn``.
+
+    Returns:
+        The new agent's status.
+    """
+    if name in {a.name for a in runtime.status().agents}:
+        runtime.stop_agent(name)
+    return runtime.spawn(cls, name=name, config=config,
+                         **{k: v for k, v in options.items() if v is not None})

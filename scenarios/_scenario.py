@@ -8,39 +8,17 @@ the input and runs the check. The CLI only sees this interface.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from scenarios._launch import launcher
+from scenarios._result import ScenarioFn, ScenarioResult
 from scenarios._spec import ScenarioSpec, load_spec
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from actors import Agent, AgentStatus, Runtime
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScenarioResult:
-    """The outcome of one scenario run.
-
-    Attributes:
-        ok: Whether the scenario's check passed.
-        summary: One line saying what was checked and what came out.
-        details: Figures worth keeping (counts, latencies), JSON-serialisable.
-    """
-
-    ok: bool
-    summary: str
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-class ScenarioFn(Protocol):
-    """The signature of a scenario body."""
-
-    def __call__(self, runtime: Runtime, *, console: Console, count: int) -> ScenarioResult:
-        """Run against a started runtime, print progress to ``console``, return the check."""
-        ...
+    from actors import Runtime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +58,6 @@ class Scenario:
 
     @classmethod
     def from_spec(cls, spec: ScenarioSpec) -> Scenario:
-        from scenarios._launch import launcher
-
         return cls(name=spec.name, description=spec.description, run=launcher(spec),
                    agents=spec.agent_names(), default_count=spec.count, spec=spec)
 
@@ -92,26 +68,3 @@ class Scenario:
 
         return self.run(runtime, console=console or RichConsole(),
                         count=count or self.default_count)
-
-
-def respawn(runtime: Runtime, cls: type[Agent], *, name: str,
-            config: Mapping[str, Any] | None = None, **options: Any) -> AgentStatus:
-    """Spawn an agent, first stopping one of the same name left by an earlier run.
-
-    A run with ``--keep`` leaves its agents in the cluster; running the scenario again
-    must start from fresh agents rather than fail on the taken names.
-
-    Args:
-        runtime: A started runtime.
-        cls: The agent class.
-        name: The agent's name.
-        config: The agent's config mapping.
-        **options: ``resources``, ``restart``, ``mailbox``, ``topics`` for ``spawn``.
-
-    Returns:
-        The new agent's status.
-    """
-    if name in {a.name for a in runtime.status().agents}:
-        runtime.stop_agent(name)
-    return runtime.spawn(cls, name=name, config=config,
-                         **{k: v for k, v in options.items() if v is not None})

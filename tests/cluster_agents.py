@@ -15,7 +15,7 @@ from typing import Any
 import ray
 
 from actors import Agent, MessageContext, handles, message
-from actors._local_cluster import isolated_ray_env, reload_auth
+from actors.testing import isolated_ray_env, reload_auth
 
 
 @message(kind="tests.cluster.Note")

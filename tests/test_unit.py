@@ -24,9 +24,9 @@ from actors import (
 )
 from actors._errors import RaygentError
 from actors._ids import id_time, new_id
-from actors._local import LocalBackend
 from actors._transport import make_envelope
 from actors.messages import Echo, EchoReply, Ping, Pong
+from actors.testing import LocalBackend
 from tests.agents import EchoAgent, Flaky, GetLog, LogAgent, Record
 
 

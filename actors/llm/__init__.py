@@ -10,7 +10,6 @@ from __future__ import annotations
 from actors.llm._agent import LLMAgent as LLMAgent
 from actors.llm._agent import LLMAgentConfig as LLMAgentConfig
 from actors.llm._backend import LLMBackend as LLMBackend
-from actors.llm._backend import backend_from_config as backend_from_config
 from actors.llm._errors import LLMConnectionError as LLMConnectionError
 from actors.llm._errors import LLMError as LLMError
 from actors.llm._errors import LLMHTTPError as LLMHTTPError
@@ -20,6 +19,7 @@ from actors.llm._errors import LLMTimeoutError as LLMTimeoutError
 from actors.llm._extractive import EmbedFn as EmbedFn
 from actors.llm._extractive import ExtractiveBackend as ExtractiveBackend
 from actors.llm._extractive import ExtractiveConfig as ExtractiveConfig
+from actors.llm._factory import backend_from_config as backend_from_config
 from actors.llm._openai import OpenAIBackend as OpenAIBackend
 from actors.llm._openai_config import OpenAIConfig as OpenAIConfig
 from actors.llm._types import IDK as IDK

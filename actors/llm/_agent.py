@@ -28,16 +28,11 @@ from typing import Any, ClassVar
 from actors._agent import Agent, handles
 from actors._envelope import MessageContext
 from actors._errors import ConfigError, RaygentError
-from actors.llm._backend import (
-    KINDS,
-    LLMBackend,
-    backend_from_config,
-    check_number,
-    config_from_mapping,
-)
+from actors.llm._backend import LLMBackend, check_number, config_from_mapping
 from actors.llm._errors import (
     LLMTimeoutError,
 )
+from actors.llm._factory import KINDS, backend_from_config
 from actors.llm._types import (
     Completion,
 )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from actors import Agent, MessageContext, handles
 from actors.messages import Echo, EchoReply
 from scenarios._render import StatusView
-from scenarios._scenario import ScenarioResult
+from scenarios._result import ScenarioResult
 
 if TYPE_CHECKING:
     from rich.console import Console

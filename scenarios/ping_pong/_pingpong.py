@@ -20,7 +20,7 @@ from rich.table import Table
 from actors import Agent, MessageContext, RaygentError, handles, message
 from actors.messages import Ping, Pong
 from scenarios._render import StatusView
-from scenarios._scenario import ScenarioResult
+from scenarios._result import ScenarioResult
 
 if TYPE_CHECKING:
     from rich.console import Console

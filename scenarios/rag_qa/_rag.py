@@ -20,7 +20,7 @@ from rich.table import Table
 from actors import Agent, MessageContext, RaygentError, handles
 from actors._errors import InvalidQueryError
 from actors.llm import Complete, Completion
-from scenarios._scenario import ScenarioResult
+from scenarios._result import ScenarioResult
 from scenarios.rag_qa.messages import Answer, Compose, Question, Source
 
 if TYPE_CHECKING:
