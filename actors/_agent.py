@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_type_hints
 
+from actors._envelope import CURRENT_SCOPE
 from actors._errors import ConfigError, RaygentError
 from actors._registry import kind_of_type
 
@@ -122,6 +123,15 @@ class Agent:
         self._transport: Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._memory: Any = None
+        self._exit_reason: str | None = None
+
+    def exit(self, reason: str = "done") -> None:
+        """Ask the runtime to stop this agent once the current message is handled.
+
+        A normal exit: a ``transient`` or ``temporary`` agent is then stopped and removed
+        (its queued mail dead-lettered); a ``permanent`` one is restarted, as in OTP.
+        """
+        self._exit_reason = reason or "done"
 
     @property
     def memory(self) -> Any:
@@ -223,7 +233,15 @@ class Agent:
                 "the blocking send/ask/publish cannot run on the agent's event loop: "
                 "use send_async/ask_async/publish_async in async handlers"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        # The loop runs the send in its own context: carry the handler's scope there, so
+        # the message gets its correlation id and derived idempotency key.
+        scope = CURRENT_SCOPE.get()
+
+        async def in_scope() -> Any:
+            CURRENT_SCOPE.set(scope)
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(in_scope(), loop).result()
 
     def send(
         self, recipient: str, payload: Any, *, timeout_s: float | None = None,

@@ -9,9 +9,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from actors._errors import ConfigError
+
+#: Environment variable naming raygent's data root (journal, runs, memory).
+HOME_ENV = "RAYGENT_HOME"
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 STRATEGIES: tuple[str, ...] = ("one_for_one", "one_for_all", "rest_for_one")
@@ -188,6 +192,57 @@ class TracingConfig:
         return cls(**values)
 
 
+def raygent_home() -> Path:
+    """Where raygent keeps its data by default: ``$RAYGENT_HOME``, else ``~/.raygent``."""
+    return Path(os.environ.get(HOME_ENV) or "~/.raygent").expanduser()
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalConfig:
+    """Where and how the supervisor journals (see ``docs/reliability.md``).
+
+    Attributes:
+        enabled: Off keeps the journal in the supervisor's memory: de-duplication and dead
+            letters still work, but a supervisor restart loses what was queued.
+        dir: Directory of the journal file; default ``$RAYGENT_HOME/journal`` on the
+            head node (``~/.raygent/journal``). The file is ``<dir>/<namespace>.sqlite3``.
+        synchronous: ``FULL`` (an acknowledged message is on disk) or ``NORMAL`` (faster;
+            a power cut can lose the last commits, a process crash loses nothing).
+        dedupe_window: Finished messages remembered to drop duplicates (count)...
+        dedupe_age_s: ...for at most this long (24 h, like Inngest's idempotency window).
+        dead_letters_max: Dead letters kept on disk; beyond it the oldest are pruned and
+            counted (``raygent status`` shows the count).
+        compact_interval_s: How often finished entries past the window are pruned.
+        supervisor_retry_s: How long callers retry while the supervisor restarts, before
+            ``SupervisorUnavailableError``.
+    """
+
+    enabled: bool = True
+    dir: str | None = None
+    synchronous: str = "FULL"
+    dedupe_window: int = 100_000
+    dedupe_age_s: float = 86_400.0
+    dead_letters_max: int = 100_000
+    compact_interval_s: float = 60.0
+    supervisor_retry_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ConfigError(f"{self.synchronous!r}: use FULL or NORMAL",
+                              field="journal.synchronous")
+        for name in ("dedupe_window", "dead_letters_max"):
+            if getattr(self, name) < 1:
+                raise ConfigError("must be >= 1", field=f"journal.{name}")
+        for name in ("dedupe_age_s", "compact_interval_s", "supervisor_retry_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError("must be > 0", field=f"journal.{name}")
+
+    def path(self, namespace: str) -> str:
+        """The journal file; evaluated where the supervisor runs (the head node)."""
+        base = os.path.expanduser(self.dir) if self.dir else str(raygent_home() / "journal")
+        return os.path.join(base, f"{namespace}.sqlite3")
+
+
 @dataclass(frozen=True, kw_only=True)
 class RuntimeConfig:
     """Everything the runtime and supervisor need, with laptop defaults."""
@@ -207,7 +262,8 @@ class RuntimeConfig:
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
-    journal_dir: str | None = None
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    fault_file: str | None = None  # tests: a file naming a crash point (actors/_faults.py)
     run_id: str | None = None  # set by Runtime.start: names the run's trace directory
     scenario: str | None = None  # tags metrics and spans of a scenario run
     tracing: TracingConfig = field(default_factory=TracingConfig)
@@ -250,5 +306,13 @@ class RuntimeConfig:
                     f"{raw!r} is not a valid {f.type}", field=f"RAYGENT_{f.name.upper()}"
                 ) from None
         values["tracing"] = TracingConfig.from_env(environ)
+        journal: dict[str, Any] = {}
+        if env.get("RAYGENT_JOURNAL", "").lower() in ("0", "false", "off", "no"):
+            journal["enabled"] = False
+        if env.get("RAYGENT_JOURNAL_DIR"):
+            journal["dir"] = env["RAYGENT_JOURNAL_DIR"]
+        if env.get("RAYGENT_JOURNAL_SYNCHRONOUS"):
+            journal["synchronous"] = env["RAYGENT_JOURNAL_SYNCHRONOUS"]
+        values["journal"] = JournalConfig(**journal)
         values.update(overrides)
         return cls(**values)

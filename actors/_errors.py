@@ -19,8 +19,13 @@ and every one survives a pickle round trip (errors cross Ray process boundaries)
     │   ├── AgentNotFoundError
     │   ├── AgentExistsError
     │   ├── AgentFailedError
+    │   ├── AgentStoppedError       stopped while a message for it was in flight
     │   ├── AgentUnavailableError   its process is gone or unreachable (restarting)
-    │   └── RuntimeNotStartedError
+    │   ├── RuntimeNotStartedError
+    │   ├── SupervisorUnavailableError  the supervisor stayed unreachable past the budget
+    │   ├── SupervisorRestartedError    the supervisor restarted and lost a reply
+    │   └── ShutdownError           stopping the system left something behind
+    ├── JournalError                the supervisor's journal cannot be read or written
     ├── StoreError                  memory store problems (see ``memory``)
     │   ├── InvalidRecordError
     │   ├── DuplicateIdError
@@ -239,6 +244,72 @@ class RuntimeNotStartedError(AgentError):
     def __init__(self, message: str = "the runtime is not started: call Runtime.start() "
                  "or Runtime.attach() first") -> None:
         super().__init__(message)
+
+
+class AgentStoppedError(AgentError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(
+            f"agent {name!r} was stopped before it answered ({reason}): the message went to "
+            "the dead-letter queue; replay it once the agent runs again"
+        )
+        self.name = name
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, self.reason))
+
+
+class SupervisorUnavailableError(AgentError):
+    def __init__(self, waited_s: float, reason: str) -> None:
+        super().__init__(
+            f"the supervisor did not answer for {waited_s:.1f}s ({reason}): it may be "
+            "restarting after a crash or its node may be gone; check `raygent status` and "
+            "`ray list actors`, and raise RuntimeConfig.supervisor_retry_s to wait longer"
+        )
+        self.waited_s = waited_s
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.waited_s, self.reason))
+
+
+class SupervisorRestartedError(AgentError):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(
+            f"the supervisor restarted while message {message_id!r} was in flight and no "
+            "longer holds its reply (it was older than the reply retention): the message "
+            "was handled at most once; ask again if the handler is safe to repeat"
+        )
+        self.message_id = message_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message_id,))
+
+
+class ShutdownError(AgentError):
+    def __init__(self, failures: tuple[str, ...]) -> None:
+        super().__init__(
+            "stopping the system left work undone: " + "; ".join(failures)
+            + " (check `ray list actors --filter ray_namespace=...` and kill leftovers)"
+        )
+        self.failures = tuple(failures)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.failures,))
+
+
+class JournalError(RaygentError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"the supervisor's journal at {path!r} failed ({reason}): check free disk space "
+            "and permissions; a damaged journal can be moved aside (the system then starts "
+            "empty) or restored from a backup"
+        )
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason))
 
 
 class StoreError(RaygentError):

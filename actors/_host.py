@@ -1,30 +1,51 @@
 """Runs one agent: routes envelopes to handlers, keeps order, drops duplicates.
 
 The host is what the Ray actor wraps (``actors/_ray.py``) and what tests drive directly.
+Replies leave the host pickled (``Outcome.value`` is bytes for an ask), and so does the
+agent's snapshot, so the supervisor journals and forwards them without unpickling.
+
+After a supervisor restart the same batch can arrive again while the first copy is still
+running: a sequential agent takes one batch at a time (a lock), a concurrent one joins a
+message already in progress, and the handled-ids window answers the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import pickle
 from collections import OrderedDict
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
+from ray import cloudpickle
 
 from actors import _telemetry as tm
 from actors._agent import Agent
 from actors._config import TracingConfig
-from actors._envelope import Envelope, MessageContext
-from actors._errors import HandlerError, RaygentError
+from actors._effects import EffectRecorder, EffectStore
+from actors._envelope import CURRENT_SCOPE, Envelope, HandlerScope, MessageContext
+from actors._errors import HandlerError, NotSerializableError, RaygentError
 from actors._spec import AgentSpec, BatchResult, Outcome, Snapshot
 from actors._transport import Transport
 
 _SNAPSHOT_SEEN = 1000  # ids carried in a snapshot: enough to cover a redelivered batch
 
 
+def _pack_reply(env: Envelope, value: Any) -> bytes | None:
+    if not env.expects_reply:
+        return None
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception:
+        try:  # a local class or a lambda in the reply: cloudpickle copes
+            blob: bytes = cloudpickle.dumps(value)
+            return blob
+        except Exception as exc:
+            raise NotSerializableError(f"reply to {env.kind}", f"{type(exc).__name__}: "
+                                       f"{exc}") from None
 
 
 class AgentHost:
@@ -47,9 +68,16 @@ class AgentHost:
         self.handled = 0
         self._is_async: dict[str, bool] = {}
         self._concurrency = max(1, int(getattr(spec.cls, "concurrency", 1)))
+        self._batch_lock = asyncio.Lock()
+        self._running: dict[str, asyncio.Future[Outcome]] = {}
+        store: EffectStore | None = transport if isinstance(transport, EffectStore) else None
+        self._effects = None if store is None else EffectRecorder(spec.name, store)
 
-    async def start(self, snapshot: Snapshot | None = None) -> None:
-        """Build the agent, restore its last snapshot, and run ``on_start``."""
+    async def start(self, snapshot: bytes | Snapshot | None = None) -> None:
+        """Build the agent, restore its last snapshot (as the supervisor holds it: bytes),
+        and run ``on_start``."""
+        if isinstance(snapshot, bytes):
+            snapshot = pickle.loads(snapshot)
         agent = self.spec.cls(self.spec.name, self.spec.config)
         if not isinstance(agent, Agent):
             raise RaygentError(f"{self.spec.class_name} is not an Agent subclass")
@@ -81,6 +109,10 @@ class AgentHost:
         agent = self._need_agent()
         if self._concurrency > 1:
             return self._result(await self._deliver_concurrently(agent, batch))
+        async with self._batch_lock:
+            return self._result(await self._deliver_in_order(agent, batch))
+
+    async def _deliver_in_order(self, agent: Agent, batch: list[Envelope]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         i = 0
         while i < len(batch):
@@ -101,15 +133,18 @@ class AgentHost:
             outcomes.extend(outs)
             if outs and outs[-1].status == "error":
                 break
+            if agent._exit_reason is not None:
+                break
             i = j
         outcomes.extend(Outcome(status="skipped") for _ in range(len(batch) - len(outcomes)))
-        return self._result(outcomes)
+        return outcomes
 
     def _result(self, outcomes: list[Outcome]) -> BatchResult:
+        agent = self._need_agent()
+        snapshot = None
         if self.spec.has_snapshot:
-            return BatchResult(outcomes=outcomes, snapshot=self.take_snapshot(),
-                               has_snapshot=True)
-        return BatchResult(outcomes=outcomes)
+            snapshot = cloudpickle.dumps(self.take_snapshot())
+        return BatchResult(outcomes=outcomes, snapshot=snapshot, exit=agent._exit_reason)
 
     async def _deliver_concurrently(self, agent: Agent, batch: list[Envelope]
                                     ) -> list[Outcome]:
@@ -117,6 +152,26 @@ class AgentHost:
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(env: Envelope) -> Outcome:
+            running = self._running.get(env.dedupe_key)
+            if running is not None:  # the same message redelivered while it runs
+                first = await asyncio.shield(running)
+                return Outcome(status=first.status, value=first.value, error=first.error,
+                               duplicate=True)
+            future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            self._running[env.dedupe_key] = future
+            try:
+                outcome = await guarded(env)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()
+                raise
+            else:
+                future.set_result(outcome)
+                return outcome
+            finally:
+                del self._running[env.dedupe_key]
+
+        async def guarded(env: Envelope) -> Outcome:
             async with gate:
                 span = self._open_span([env])
                 token = (None if span is None else
@@ -181,16 +236,20 @@ class AgentHost:
                 outs.append(dup)
                 continue
             attr = handlers.get(env.kind)
+            token = CURRENT_SCOPE.set(HandlerScope(env))
             try:
+                ctx = MessageContext.of(env, self._effects)
                 if attr is None:
-                    value = await agent.on_unhandled(env.payload, MessageContext.of(env))
+                    value = await agent.on_unhandled(env.payload, ctx)
                 else:
-                    value = await getattr(agent, attr)(env.payload, MessageContext.of(env))
+                    value = await getattr(agent, attr)(env.payload, ctx)
+                reply = _pack_reply(env, value)
             except Exception as exc:
                 outs.append(self._fail(env, exc, span))
                 break
-            self._remember(env, value)
-            outs.append(Outcome(status="ok", value=value))
+            finally:
+                CURRENT_SCOPE.reset(token)
+            outs.append(self._remember(env, reply))
         return outs
 
     def _run_sync(self, agent: Agent, segment: list[Envelope],
@@ -202,13 +261,16 @@ class AgentHost:
             if dup is not None:
                 outs.append(dup)
                 continue
+            token = CURRENT_SCOPE.set(HandlerScope(env))
             try:
-                value = getattr(agent, handlers[env.kind])(env.payload, MessageContext.of(env))
+                ctx = MessageContext.of(env, self._effects)
+                reply = _pack_reply(env, getattr(agent, handlers[env.kind])(env.payload, ctx))
             except Exception as exc:
                 outs.append(self._fail(env, exc, span))
                 break
-            self._remember(env, value)
-            outs.append(Outcome(status="ok", value=value))
+            finally:
+                CURRENT_SCOPE.reset(token)
+            outs.append(self._remember(env, reply))
         return outs
 
     def _duplicate(self, env: Envelope) -> Outcome | None:
@@ -217,11 +279,12 @@ class AgentHost:
             return Outcome(status="ok", value=self._seen[key], duplicate=True)
         return None
 
-    def _remember(self, env: Envelope, value: Any) -> None:
-        self._seen[env.dedupe_key] = value if env.expects_reply else None
+    def _remember(self, env: Envelope, reply: bytes | None) -> Outcome:
+        self._seen[env.dedupe_key] = reply
         if len(self._seen) > self._window:
             self._seen.popitem(last=False)
         self.handled += 1
+        return Outcome(status="ok", value=reply)
 
     def _fail(self, env: Envelope, exc: BaseException, span: Span | None = None) -> Outcome:
         if span is not None:
@@ -253,8 +316,11 @@ class AgentHost:
         if result is False:
             raise RaygentError(f"agent {self.spec.name!r} reported itself unhealthy")
 
-    async def stop(self) -> Snapshot | None:
-        """Run ``on_stop`` and return a final snapshot (if the agent has state)."""
+    async def stop(self) -> bytes | None:
+        """Run ``on_stop`` and return a final snapshot, pickled (if the agent has state)."""
         agent = self._need_agent()
         await agent.on_stop()
-        return self.take_snapshot() if self.spec.has_snapshot else None
+        if not self.spec.has_snapshot:
+            return None
+        blob: bytes = cloudpickle.dumps(self.take_snapshot())
+        return blob

@@ -3,8 +3,10 @@
 Agents and the supervisor are *detached* named actors in the system's namespace: a
 detached actor does not die with the driver or actor that created it, so the supervisor can
 re-find or re-create each agent by name, and a second driver can attach to a running
-system. Ray restarts nothing by itself here (``max_restarts=0``): the supervisor decides,
-by each agent's restart policy, and restores state from the last snapshot.
+system. Ray restarts no agent by itself (``max_restarts=0``): the supervisor decides, by
+each agent's restart policy, and restores state from the last snapshot. The supervisor
+itself is restarted by Ray (``max_restarts=-1``) and rebuilds from its journal; everyone
+who calls it retries while it is away (:func:`call_with_retry`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ from actors import _otel_setup
 from actors import _telemetry as tm
 from actors._config import Resources, RuntimeConfig
 from actors._envelope import Envelope
-from actors._errors import AgentUnavailableError, RaygentError
+from actors._errors import (
+    AgentExistsError,
+    AgentUnavailableError,
+    RaygentError,
+    SupervisorUnavailableError,
+)
 from actors._host import AgentHost
+from actors._journal import Journal
 from actors._memory_client import MemoryClient
 from actors._metrics import RayMetrics
 from actors._ray_errors import unwrap
-from actors._spec import AgentSpec, BatchResult, Snapshot
+from actors._spec import AgentSpec, BatchResult
+from actors._sqlite_journal import SqliteJournal
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors._supervisor import SupervisorCore
 from actors._transport import SupervisorTransport
@@ -57,6 +66,27 @@ def ray_options(resources: Resources) -> dict[str, Any]:
     elif resources.scheduling_strategy is not None:
         opts["scheduling_strategy"] = resources.scheduling_strategy
     return opts
+
+
+async def call_with_retry(call: Any, retry_s: float) -> Any:
+    """Await ``call()`` (a Ray actor call on the supervisor), retrying while it restarts.
+
+    Raises:
+        SupervisorUnavailableError: It did not come back within ``retry_s``.
+    """
+    started = time.monotonic()
+    pause = 0.05
+    while True:
+        try:
+            return await call()
+        except RayTaskError as exc:
+            raise unwrap(exc) from None
+        except RayActorError as exc:
+            waited = time.monotonic() - started
+            if waited > retry_s:
+                raise SupervisorUnavailableError(waited, type(exc).__name__) from None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def _process_facts() -> dict[str, Any]:
@@ -97,14 +127,17 @@ class AgentActor:
         if self._supervisor is None:
             self._supervisor = ray.get_actor(self._config.supervisor_name,
                                              namespace=self._config.namespace)
-        try:
-            return await getattr(self._supervisor, method).remote(*args)
-        except RayTaskError as exc:
-            raise unwrap(exc) from None
+        sup = self._supervisor
+        return await call_with_retry(lambda: getattr(sup, method).remote(*args),
+                                     self._config.journal.supervisor_retry_s)
 
-    async def start(self, snapshot: Snapshot | None) -> dict[str, Any]:
+    async def start(self, snapshot: bytes | None) -> dict[str, Any]:
         await self._host.start(snapshot)
         return _process_facts()
+
+    async def facts(self) -> dict[str, Any] | None:
+        """Where this agent runs, or None if it never finished starting (re-adoption)."""
+        return None if self._host.agent is None else _process_facts()
 
     async def deliver(self, batch: list[Envelope]) -> BatchResult:
         if self._traced:
@@ -114,7 +147,7 @@ class AgentActor:
     async def health(self) -> None:
         await self._host.health()
 
-    async def stop(self) -> Snapshot | None:
+    async def stop(self) -> bytes | None:
         try:
             return await self._host.stop()
         finally:
@@ -170,20 +203,24 @@ class RayBackend:
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
 
-    async def create(self, spec: AgentSpec, snapshot: Snapshot | None
+    async def create(self, spec: AgentSpec, snapshot: bytes | None
                      ) -> tuple[Any, dict[str, Any]]:
         opts = ray_options(spec.resources)
         opts.update(name=spec.name, namespace=self.config.namespace, lifetime="detached",
                     max_restarts=0)
         deadline = time.monotonic() + self.config.start_timeout_s
+        name_wait = time.monotonic() + 5.0
         while True:
             try:
                 handle = _actor_class(spec.cls).options(**opts).remote(spec, self.config)
                 break
             except ValueError as exc:
-                # The previous incarnation's name is released a moment after its kill.
-                if "already" not in str(exc) or time.monotonic() > deadline:
+                if "already" not in str(exc):
                     raise
+                # The previous incarnation's name is released a moment after its kill;
+                # a name still held after that belongs to someone else.
+                if time.monotonic() > name_wait:
+                    raise AgentExistsError(spec.name) from None
                 await asyncio.sleep(0.05)
         try:
             info = await asyncio.wait_for(handle.start.remote(snapshot),
@@ -192,6 +229,22 @@ class RayBackend:
             with contextlib.suppress(Exception):
                 ray.kill(handle, no_restart=True)
             raise unwrap(exc) from None
+        info["class"] = spec.class_name
+        return handle, info
+
+    async def adopt(self, spec: AgentSpec) -> tuple[Any, dict[str, Any]] | None:
+        try:
+            handle = ray.get_actor(spec.name, namespace=self.config.namespace)
+        except ValueError:
+            return None
+        try:
+            info = await asyncio.wait_for(handle.facts.remote(), self.config.health_timeout_s)
+        except Exception:  # dead, dying or not answering: the caller creates a new one
+            with contextlib.suppress(Exception):
+                ray.kill(handle, no_restart=True)
+            return None
+        if info is None:
+            return None
         info["class"] = spec.class_name
         return handle, info
 
@@ -209,8 +262,8 @@ class RayBackend:
         except RayTaskError as exc:
             raise unwrap(exc) from None
 
-    async def stop(self, ref: Any) -> Snapshot | None:
-        result: Snapshot | None = await ref.stop.remote()
+    async def stop(self, ref: Any) -> bytes | None:
+        result: bytes | None = await ref.stop.remote()
         return result
 
     async def kill(self, ref: Any, name: str) -> None:
@@ -226,79 +279,120 @@ class RayBackend:
         await ref.flush.remote()
 
 
+def open_journal(config: RuntimeConfig) -> Journal | None:
+    """The journal the config asks for (None: the supervisor keeps it in memory)."""
+    if not config.journal.enabled:
+        return None
+    jc = config.journal
+    return SqliteJournal(jc.path(config.namespace), synchronous=jc.synchronous,
+                         dedupe_window=jc.dedupe_window, dedupe_age_s=jc.dedupe_age_s,
+                         dead_letters_max=jc.dead_letters_max)
+
+
 class SupervisorActor:
-    """The supervisor as a named, detached async Ray actor."""
+    """The supervisor as a named, detached async Ray actor (restarted by Ray).
+
+    Every method first waits for recovery from the journal; after a restart by Ray the
+    actor calls itself once so that recovery starts even before anyone else calls.
+    """
 
     def __init__(self, config: RuntimeConfig) -> None:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s supervisor %(levelname)s %(message)s")
-        self._core = SupervisorCore(config, RayBackend(config),
+        self._core = SupervisorCore(config, RayBackend(config), journal=open_journal(config),
                                     tracer=_tracer_for(config, "supervisor"),
                                     metrics=RayMetrics(config.namespace, config.scenario or ""))
         self._config = config
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            self._wake = ray.get_runtime_context().current_actor.ready.remote()
 
     async def ready(self) -> dict[str, Any]:
         await self._core.start()
         return _process_facts()
 
-    def config(self) -> RuntimeConfig:
+    async def config(self) -> RuntimeConfig:
         return self._config
 
     async def spawn(self, spec: AgentSpec) -> AgentStatus:
+        await self._core.start()
         return await self._core.spawn(spec)
 
     async def submit(self, envs: list[Envelope], timeout_s: float | None = None
                      ) -> list[str | RaygentError]:
+        await self._core.start()
         return await self._core.submit(envs, timeout_s)
 
     async def ask(self, env: Envelope, timeout_s: float | None = None) -> Any:
+        await self._core.start()
         return await self._core.ask(env, timeout_s)
 
     async def ask_many(self, envs: list[Envelope], timeout_s: float | None = None
                        ) -> list[Any]:
+        await self._core.start()
         return await self._core.ask_many(envs, timeout_s)
 
     async def publish(self, env: Envelope) -> int:
+        await self._core.start()
         return await self._core.publish(env)
 
     async def subscribe(self, name: str, topic: str) -> None:
+        await self._core.start()
         self._core.subscribe(name, topic)
 
     async def unsubscribe(self, name: str, topic: str) -> None:
+        await self._core.start()
         self._core.unsubscribe(name, topic)
 
+    async def effect_get(self, agent: str, key: str) -> bytes | None:
+        await self._core.start()
+        return await self._core.effect_get(agent, key)
+
+    async def effect_put(self, agent: str, key: str, result: bytes) -> None:
+        await self._core.start()
+        await self._core.effect_put(agent, key, result)
+
     async def status(self) -> SystemStatus:
+        await self._core.start()
         status = self._core.status()
         facts = _process_facts()
         return dataclasses.replace(status, supervisor_node_id=facts["node_id"],
                                    supervisor_pid=facts["pid"])
 
     async def agent_names(self) -> list[str]:
+        await self._core.start()
         return self._core.agent_names()
 
     async def dead_letters(self, limit: int | None = None, payloads: bool = True
                            ) -> list[DeadLetter]:
+        await self._core.start()
         return self._core.dead_letters(limit, payloads=payloads)
 
     async def replay(self, ids: list[str] | None = None) -> int:
+        await self._core.start()
         return await self._core.replay(ids)
 
     async def purge_dead_letters(self) -> int:
+        await self._core.start()
         return self._core.purge_dead_letters()
 
     async def events(self, since: float = 0.0) -> list[AgentEvent]:
+        await self._core.start()
         return self._core.events(since)
 
     async def restart(self, name: str) -> AgentStatus:
+        await self._core.start()
         return await self._core.restart(name)
 
     async def stop_agent(self, name: str, timeout_s: float = 10.0) -> None:
+        await self._core.start()
         await self._core.stop_agent(name, timeout_s)
 
-    async def shutdown(self, timeout_s: float = 10.0) -> None:
+    async def shutdown(self, timeout_s: float = 10.0) -> list[str]:
+        await self._core.start()
         try:
-            await self._core.shutdown(timeout_s)
+            return await self._core.shutdown(timeout_s)
         finally:
+            self._core.journal.close()
             await asyncio.to_thread(_otel_setup.flush_all)
 
     async def flush_traces(self) -> None:
@@ -306,6 +400,7 @@ class SupervisorActor:
         await asyncio.to_thread(_otel_setup.flush_all)
 
     async def check_health(self) -> None:
+        await self._core.start()
         await self._core.check_health()
 
 
@@ -321,7 +416,8 @@ def supervisor_handle(config: RuntimeConfig, *, create: bool) -> Any:
     # that worker would take the whole system's routing state with it.
     return ray.remote(SupervisorActor).options(
         name=config.supervisor_name, namespace=config.namespace, lifetime="detached",
-        get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=0,
+        get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=-1,
+        max_task_retries=0,
         resources={"node:__internal_head__": 0.001},
     ).remote(config)
 
@@ -332,4 +428,5 @@ def agent_handle(name: str, namespace: str) -> Any:
 
 
 __all__ = ["AgentActor", "GetTimeoutError", "RayBackend", "SupervisorActor",
-           "agent_handle", "ray_options", "supervisor_handle", "unwrap"]
+           "agent_handle", "call_with_retry", "open_journal", "ray_options",
+           "supervisor_handle", "unwrap"]

@@ -15,20 +15,19 @@ from typing import Any, TypeVar
 
 import ray
 from opentelemetry.trace import SpanKind, Tracer, TracerProvider
-from ray.exceptions import GetTimeoutError
 
 from actors import _otel_setup
 from actors import _telemetry as tm
 from actors._agent import Agent
 from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfig
-from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError
+from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError, ShutdownError
 from actors._ids import new_id
+from actors._link import SupervisorLink
 from actors._memory_client import MemoryClient
 from actors._ray import supervisor_handle
-from actors._ray_errors import unwrap
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
-from actors._transport import make_envelope
+from actors._transport import make_envelope, reply_value
 from actors.messages import AgentEvent
 
 A = TypeVar("A", bound=Agent)
@@ -48,10 +47,18 @@ def _auth_failure(exc: BaseException) -> bool:
     return False
 
 
-def _raise_outcome(value: Any) -> Any:
-    if isinstance(value, RaygentError):
-        raise value
-    return value
+_raise_outcome = reply_value
+
+
+def _values(results: list[Any]) -> list[Any]:
+    """Each reply unpickled; errors stay values (the many-at-once calls' contract)."""
+    out: list[Any] = []
+    for r in results:
+        try:
+            out.append(reply_value(r))
+        except RaygentError as exc:
+            out.append(exc)
+    return out
 
 
 class Runtime:
@@ -178,36 +185,36 @@ class Runtime:
         return self._sup
 
     def _get(self, ref: Any, timeout_s: float | None = None) -> Any:
-        try:
-            return ray.get(ref, timeout=timeout_s)
-        except GetTimeoutError:
-            raise RaygentError(
-                f"the supervisor did not answer within {timeout_s:g}s: check "
-                "`ray status` and the supervisor's log"
-            ) from None
-        except Exception as exc:
-            raise unwrap(exc) from None
+        """Wait for a supervisor call (``ref`` is a function of the handle, or a ref)."""
+        make = ref if callable(ref) else (lambda _h: ref)
+        return SupervisorLink(self.supervisor, self.config.journal.supervisor_retry_s
+                              ).call(make, timeout_s)
 
     async def _aget(self, ref: Any) -> Any:
-        try:
-            return await ref
-        except Exception as exc:
-            raise unwrap(exc) from None
+        make = ref if callable(ref) else (lambda _h: ref)
+        return await SupervisorLink(self.supervisor, self.config.journal.supervisor_retry_s
+                                    ).acall(make)
 
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """Stop every agent gracefully (``on_stop``), then the supervisor.
 
         Shuts down Ray too when this runtime started it.
         """
+        failures: list[str] = []
         if self._sup is not None:
-            with contextlib.suppress(Exception):
-                self._get(self._sup.shutdown.remote(timeout_s), timeout_s * 2 + 5)
+            try:
+                failures = list(self._get(lambda s: s.shutdown.remote(timeout_s),
+                                          timeout_s * 2 + 5) or [])
+            except Exception as exc:
+                failures.append(f"supervisor: {type(exc).__name__}: {exc}")
             if self._provider is not None and hasattr(self._provider, "force_flush"):
                 self._provider.force_flush()
             with contextlib.suppress(Exception):
                 ray.kill(self._sup, no_restart=True)
             self._sup = None
         self.disconnect()
+        if failures:
+            raise ShutdownError(tuple(failures))
 
     def disconnect(self) -> None:
         """Leave the system running; disconnect from Ray if this runtime connected."""
@@ -319,18 +326,18 @@ class Runtime:
                 ``block`` policy).
         """
         with self._span(tm.span_send(recipient), SpanKind.PRODUCER, recipient):
-            env = self._envelope(recipient, payload, deadline_s=deadline_s,
+            env = self._envelope(recipient, payload, ttl_s=deadline_s,
                                  idempotency_key=idempotency_key)
-            (out,) = self._get(self.supervisor.submit.remote([env], timeout_s))
+            (out,) = self._get(lambda s: s.submit.remote([env], timeout_s))
             return str(_raise_outcome(out))
 
     async def send_async(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
                          deadline_s: float | None = None,
                          idempotency_key: str | None = None) -> str:
         with self._span(tm.span_send(recipient), SpanKind.PRODUCER, recipient):
-            env = self._envelope(recipient, payload, deadline_s=deadline_s,
+            env = self._envelope(recipient, payload, ttl_s=deadline_s,
                                  idempotency_key=idempotency_key)
-            (out,) = await self._aget(self.supervisor.submit.remote([env], timeout_s))
+            (out,) = await self._aget(lambda s: s.submit.remote([env], timeout_s))
             return str(_raise_outcome(out))
 
     def send_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
@@ -346,7 +353,7 @@ class Runtime:
             carrier = tm.inject()
             envs = [self._envelope(r, p, carrier) for r, p in items]
             result: list[str | RaygentError] = self._get(
-                self.supervisor.submit.remote(envs, timeout_s))
+                lambda s: s.submit.remote(envs, timeout_s))
             return result
 
     async def send_many_async(self, items: Iterable[tuple[str, Any]], *,
@@ -357,7 +364,7 @@ class Runtime:
             carrier = tm.inject()
             envs = [self._envelope(r, p, carrier) for r, p in items]
             result: list[str | RaygentError] = await self._aget(
-                self.supervisor.submit.remote(envs, timeout_s))
+                lambda s: s.submit.remote(envs, timeout_s))
             return result
 
     def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None) -> Any:
@@ -369,15 +376,15 @@ class Runtime:
         """
         timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
         with self._span(tm.span_ask(recipient), SpanKind.CLIENT, recipient):
-            env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
-            return _raise_outcome(self._get(self.supervisor.ask.remote(env, timeout)))
+            env = self._envelope(recipient, payload, ttl_s=timeout, expects_reply=True)
+            return reply_value(self._get(lambda s: s.ask.remote(env, timeout)))
 
     async def ask_async(self, recipient: str, payload: Any, *,
                         timeout_s: float | None = None) -> Any:
         timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
         with self._span(tm.span_ask(recipient), SpanKind.CLIENT, recipient):
-            env = self._envelope(recipient, payload, deadline_s=timeout, expects_reply=True)
-            return _raise_outcome(await self._aget(self.supervisor.ask.remote(env, timeout)))
+            env = self._envelope(recipient, payload, ttl_s=timeout, expects_reply=True)
+            return reply_value(await self._aget(lambda s: s.ask.remote(env, timeout)))
 
     def ask_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
                  ) -> list[Any]:
@@ -387,38 +394,45 @@ class Runtime:
                         **{tm.MSG_BATCH_COUNT: len(items)}):
             timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
             carrier = tm.inject()
-            envs = [self._envelope(r, p, carrier, deadline_s=timeout, expects_reply=True)
+            envs = [self._envelope(r, p, carrier, ttl_s=timeout, expects_reply=True)
                     for r, p in items]
-            result: list[Any] = self._get(self.supervisor.ask_many.remote(envs, timeout))
-            return result
+            return _values(self._get(lambda s: s.ask_many.remote(envs, timeout)))
 
     def ask_many_ref(self, items: Iterable[tuple[str, Any]], *,
                      timeout_s: float | None = None) -> Any:
-        """Like :meth:`ask_many` but return the Ray ObjectRef at once (many in flight)."""
+        """Like :meth:`ask_many` but return the Ray ObjectRef at once (many in flight).
+
+        ``ray.get`` of it gives the raw answers (pickled replies or errors): pass them
+        through :meth:`replies` to get what :meth:`ask_many` returns.
+        """
         items = list(items)
         timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
         with self._span(tm.span_send("batch"), SpanKind.PRODUCER, "batch",
                         **{tm.MSG_BATCH_COUNT: len(items)}):
             carrier = tm.inject()
-            envs = [self._envelope(r, p, carrier, deadline_s=timeout, expects_reply=True)
+            envs = [self._envelope(r, p, carrier, ttl_s=timeout, expects_reply=True)
                     for r, p in items]
             return self.supervisor.ask_many.remote(envs, timeout)
 
+    @staticmethod
+    def replies(raw: list[Any]) -> list[Any]:
+        """The replies (or errors) in a raw :meth:`ask_many_ref` answer."""
+        return _values(raw)
+
     async def ask_many_async(self, items: Iterable[tuple[str, Any]], *,
                              timeout_s: float | None = None) -> list[Any]:
-        result: list[Any] = await self._aget(self.ask_many_ref(items, timeout_s=timeout_s))
-        return result
+        return _values(await self._aget(self.ask_many_ref(items, timeout_s=timeout_s)))
 
     def publish(self, topic: str, payload: Any) -> int:
         """Publish to a topic; return how many subscribers it was queued for."""
         with self._span(tm.span_publish(topic), SpanKind.PRODUCER, topic):
             env = self._envelope(None, payload, topic=topic)
-            return int(self._get(self.supervisor.publish.remote(env)))
+            return int(self._get(lambda s: s.publish.remote(env)))
 
     async def publish_async(self, topic: str, payload: Any) -> int:
         with self._span(tm.span_publish(topic), SpanKind.PRODUCER, topic):
             env = self._envelope(None, payload, topic=topic)
-            return int(await self._aget(self.supervisor.publish.remote(env)))
+            return int(await self._aget(lambda s: s.publish.remote(env)))
 
     # -- inspection ----------------------------------------------------------------------
 

@@ -47,9 +47,17 @@ class Outcome:
 
 @dataclass(frozen=True, kw_only=True)
 class BatchResult:
+    """What an agent hands back for a delivered batch.
+
+    ``snapshot`` is the agent's pickled :class:`Snapshot` after the batch (stateful agents
+    only): the supervisor journals the bytes and hands them back at a restart without
+    unpickling them. ``exit`` is set when a handler asked the agent to stop
+    (``Agent.exit``), with its reason.
+    """
+
     outcomes: list[Outcome]
-    snapshot: Any = None
-    has_snapshot: bool = False
+    snapshot: bytes | None = None
+    exit: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actors._envelope import Envelope
+from actors._journal import JournalStats
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +26,8 @@ class AgentStatus:
     node_id: str | None = None
     pid: int | None = None
     actor_id: str | None = None
+    events_dropped: int = 0  # supervision events not queued because its mailbox was full
+    dispatcher_restarts: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +38,7 @@ class DeadLetter:
     reason: str
     error: str | None
     at: float
+    text: str | None = None  # the payload as text, when listed without payloads
 
     @property
     def id(self) -> str:
@@ -54,6 +58,9 @@ class SystemStatus:
     supervisor_node_id: str | None = None
     supervisor_pid: int | None = None
     dashboard_url: str | None = None
+    journal: JournalStats | None = None
+    supervisor_restarts: int = 0
+    recovered_s: float | None = None  # how long the last recovery from the journal took
 
     def agent(self, name: str) -> AgentStatus:
         """Return one agent's status.

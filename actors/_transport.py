@@ -2,7 +2,12 @@
 
 Sender-side checks live here, so a bad message is rejected in the sender's process before
 anything is queued: an unregistered payload, one that cannot be pickled, or one over the
-size limit. The supervisor then checks the recipient and the kind it accepts.
+size limit. The payload is pickled once, here, and travels as bytes. The supervisor then
+checks the recipient and the kind it accepts.
+
+A message sent from inside a handler inherits the handled message's correlation id, names
+it as its cause (``reply_to``) and gets an idempotency key derived from it, so the same
+input redelivered sends each output once (``actors/_envelope.py`` ``HandlerScope``).
 """
 
 from __future__ import annotations
@@ -15,18 +20,18 @@ from typing import Any, Protocol
 from opentelemetry.trace import SpanKind, Tracer
 
 from actors import _telemetry as tm
-from actors._envelope import Envelope
+from actors._envelope import CURRENT_SCOPE, Envelope, loads
 from actors._errors import MessageTooLargeError, NotSerializableError, RaygentError
 from actors._registry import kind_of
 
 
 def make_envelope(
     *, sender: str, payload: Any, max_bytes: int, recipient: str | None = None,
-    topic: str | None = None, deadline_s: float | None = None,
+    topic: str | None = None, ttl_s: float | None = None,
     idempotency_key: str | None = None, correlation_id: str | None = None,
     expects_reply: bool = False, trace: dict[str, str] | None = None,
 ) -> Envelope:
-    """Build an envelope after the sender-side checks.
+    """Build an envelope after the sender-side checks (inside a handler: a child of it).
 
     Raises:
         UnknownKindError: The payload's class is not registered.
@@ -35,18 +40,32 @@ def make_envelope(
     """
     kind = kind_of(payload)
     try:
-        size = len(pickle.dumps(payload, protocol=5))
+        data = pickle.dumps(payload, protocol=5)
     except Exception as exc:  # pickle raises many types (TypeError, PicklingError, ...)
         raise NotSerializableError(kind, f"{type(exc).__name__}: {exc}") from None
-    if size > max_bytes:
-        raise MessageTooLargeError(size, max_bytes)
-    now = time.time()
+    if len(data) > max_bytes:
+        raise MessageTooLargeError(len(data), max_bytes)
+    reply_to = None
+    scope = CURRENT_SCOPE.get()
+    if scope is not None:
+        correlation_id = correlation_id or scope.correlation_id
+        reply_to = scope.env.id
+        idempotency_key = idempotency_key or scope.child_key()
     return Envelope(
-        kind=kind, sender=sender, recipient=recipient, topic=topic, payload=payload,
-        created_at=now, deadline=None if deadline_s is None else now + deadline_s,
-        idempotency_key=idempotency_key, correlation_id=correlation_id,
-        expects_reply=expects_reply, trace=trace or {},
+        kind=kind, sender=sender, recipient=recipient, topic=topic, data=data,
+        created_at=time.time(), ttl_s=ttl_s, idempotency_key=idempotency_key,
+        correlation_id=correlation_id, reply_to=reply_to, expects_reply=expects_reply,
+        trace=trace or {},
     )
+
+
+def reply_value(value: Any) -> Any:
+    """What a caller gets from the supervisor's answer: raise its error, unpickle a reply."""
+    if isinstance(value, RaygentError):
+        raise value
+    if isinstance(value, bytes):
+        return loads(value)
+    return value
 
 
 class Transport(Protocol):
@@ -71,7 +90,8 @@ class SupervisorTransport:
     """A :class:`Transport` over anything that exposes the supervisor's methods.
 
     ``call(method_name, *args)`` returns an awaitable: a Ray actor method call in a real
-    system, a direct coroutine call in tests without Ray.
+    system (retried while the supervisor restarts), a direct coroutine call in tests.
+    It is also the agent's effect store (``ctx.effect``).
     """
 
     def __init__(self, call: Call, *, max_bytes: int, ask_timeout_s: float,
@@ -81,51 +101,44 @@ class SupervisorTransport:
         self._ask_timeout_s = ask_timeout_s
         self._tracer = tracer or tm.tracer()
 
+    async def _emit(self, span_name: str, kind: SpanKind, sender: str, destination: str,
+                    method: str, extra: tuple[Any, ...], **fields: Any) -> Any:
+        with self._tracer.start_as_current_span(
+            span_name, kind=kind, attributes=tm.send_attributes(destination, sender),
+        ) as span:
+            env = make_envelope(sender=sender, max_bytes=self._max_bytes,
+                                trace=tm.inject(span), **fields)
+            span.set_attribute(tm.MSG_ID, env.id)
+            span.set_attribute(tm.KIND, env.kind)
+            arg: Any = [env] if method == "submit" else env
+            return await self._call(method, arg, *extra)
+
     async def send(
         self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None = None,
         deadline_s: float | None = None, idempotency_key: str | None = None,
     ) -> str:
-        with self._tracer.start_as_current_span(
-            tm.span_send(recipient), kind=SpanKind.PRODUCER,
-            attributes=tm.send_attributes(recipient, sender),
-        ) as span:
-            env = make_envelope(
-                sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
-                deadline_s=deadline_s, idempotency_key=idempotency_key, trace=tm.inject(span),
-            )
-            span.set_attribute(tm.MSG_ID, env.id)
-            span.set_attribute(tm.KIND, env.kind)
-            (outcome,) = await self._call("submit", [env], timeout_s)
-            if isinstance(outcome, RaygentError):
-                raise outcome
-            return env.id
+        (outcome,) = await self._emit(
+            tm.span_send(recipient), SpanKind.PRODUCER, sender, recipient, "submit",
+            (timeout_s,), recipient=recipient, payload=payload, ttl_s=deadline_s,
+            idempotency_key=idempotency_key)
+        return str(reply_value(outcome))
 
     async def ask(
         self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None = None
     ) -> Any:
         timeout = self._ask_timeout_s if timeout_s is None else timeout_s
-        with self._tracer.start_as_current_span(
-            tm.span_ask(recipient), kind=SpanKind.CLIENT,
-            attributes=tm.send_attributes(recipient, sender),
-        ) as span:
-            env = make_envelope(
-                sender=sender, recipient=recipient, payload=payload, max_bytes=self._max_bytes,
-                deadline_s=timeout, expects_reply=True, trace=tm.inject(span),
-            )
-            span.set_attribute(tm.MSG_ID, env.id)
-            span.set_attribute(tm.KIND, env.kind)
-            outcome = await self._call("ask", env, timeout)
-            if isinstance(outcome, RaygentError):
-                raise outcome
-            return outcome
+        outcome = await self._emit(
+            tm.span_ask(recipient), SpanKind.CLIENT, sender, recipient, "ask", (timeout,),
+            recipient=recipient, payload=payload, ttl_s=timeout, expects_reply=True)
+        return reply_value(outcome)
 
     async def publish(self, sender: str, topic: str, payload: Any) -> int:
-        with self._tracer.start_as_current_span(
-            tm.span_publish(topic), kind=SpanKind.PRODUCER,
-            attributes={**tm.send_attributes(topic, sender), tm.TOPIC: topic},
-        ) as span:
-            env = make_envelope(sender=sender, topic=topic, payload=payload,
-                                max_bytes=self._max_bytes, trace=tm.inject(span))
-            span.set_attribute(tm.MSG_ID, env.id)
-            return int(await self._call("publish", env))
+        return int(await self._emit(tm.span_publish(topic), SpanKind.PRODUCER, sender, topic,
+                                    "publish", (), topic=topic, payload=payload))
 
+    async def effect_get(self, agent: str, key: str) -> bytes | None:
+        found: bytes | None = await self._call("effect_get", agent, key)
+        return found
+
+    async def effect_put(self, agent: str, key: str, result: bytes) -> None:
+        await self._call("effect_put", agent, key, result)

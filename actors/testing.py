@@ -23,7 +23,7 @@ from typing import Any
 from actors._envelope import Envelope
 from actors._errors import AgentUnavailableError
 from actors._host import AgentHost
-from actors._spec import AgentSpec, BatchResult, Snapshot
+from actors._spec import AgentSpec, BatchResult
 from actors._transport import SupervisorTransport
 
 
@@ -39,13 +39,20 @@ class LocalBackend:
     async def _call(self, method: str, *args: Any) -> Any:
         return await getattr(self.supervisor, method)(*args)
 
-    async def create(self, spec: AgentSpec, snapshot: Snapshot | None
+    async def create(self, spec: AgentSpec, snapshot: bytes | None
                      ) -> tuple[Any, dict[str, Any]]:
         transport = SupervisorTransport(self._call, max_bytes=self._max_bytes,
                                         ask_timeout_s=self._ask_timeout_s)
         host = AgentHost(spec, transport)
         await host.start(snapshot)
         self.hosts[spec.name] = host
+        return host, {"pid": None, "node_id": "local", "actor_id": None}
+
+    async def adopt(self, spec: AgentSpec) -> tuple[Any, dict[str, Any]] | None:
+        """The host still "running" under the name (after a supervisor restart in tests)."""
+        host = self.hosts.get(spec.name)
+        if host is None or host.agent is None:
+            return None
         return host, {"pid": None, "node_id": "local", "actor_id": None}
 
     def _alive(self, host: AgentHost) -> AgentHost:
@@ -61,7 +68,7 @@ class LocalBackend:
     async def health(self, ref: Any) -> None:
         await self._alive(ref).health()
 
-    async def stop(self, ref: Any) -> Snapshot | None:
+    async def stop(self, ref: Any) -> bytes | None:
         return await self._alive(ref).stop()
 
     async def kill(self, ref: Any, name: str) -> None:

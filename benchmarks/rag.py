@@ -125,8 +125,9 @@ def main() -> None:
         rt.launch(Scenario.from_spec(spec), count=1, console=Console(quiet=True))
         rt.ask("retriever", Question(text="a warm-up question about routers"), timeout_s=120)
         t0 = time.perf_counter()
-        replies = ray.get([rt.ask_many_ref([("retriever", Question(text=q)) for q in questions],
-                                           timeout_s=600)])[0]
+        ref = rt.ask_many_ref([("retriever", Question(text=q)) for q in questions],
+                              timeout_s=600)
+        replies = rt.replies(ray.get(ref))
         actor_qps = len(questions) / (time.perf_counter() - t0)
         bad = [r for r in replies if isinstance(r, Exception) or getattr(r, "error", None)]
         if bad:

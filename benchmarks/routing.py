@@ -53,7 +53,7 @@ def routed_throughput(rt: Runtime, name: str, n: int, chunk: int) -> float:
         rt.ask_many_ref([(name, Echo(text=str(i))) for i in range(s, min(n, s + chunk))])
         for s in range(0, n, chunk)
     ]
-    results = ray.get(refs)
+    results = [rt.replies(batch) for batch in ray.get(refs)]
     elapsed = time.perf_counter() - t0
     errors = [r for batch in results for r in batch if isinstance(r, Exception)]
     if errors:

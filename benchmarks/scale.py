@@ -115,7 +115,7 @@ def measure(
     )
     t0 = time.perf_counter()
     refs = [rt.ask_many_ref(items[s : s + CHUNK], timeout_s=120) for s in range(0, n, CHUNK)]
-    results = ray.get(refs)
+    results = [rt.replies(batch) for batch in ray.get(refs)]
     elapsed = time.perf_counter() - t0
     threads1 = _threads_s(sup)
     errors = [r for batch in results for r in batch if isinstance(r, Exception)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actors._config import raygent_home
 from actors._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,10 +30,10 @@ def default_data_dir() -> Path:
     """Return the data directory used when none is configured.
 
     Returns:
-        ``$RAYGENT_MEMORY_DIR`` when set, else ``~/.raygent/memory``.
+        ``$RAYGENT_MEMORY_DIR`` when set, else ``$RAYGENT_HOME/memory`` (``~/.raygent``).
     """
     env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).expanduser() if env else Path("~/.raygent/memory").expanduser()
+    return Path(env).expanduser() if env else raygent_home() / "memory"
 
 
 @dataclass(frozen=True, kw_only=True)

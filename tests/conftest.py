@@ -12,6 +12,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Journals, runs and memory of the tests' systems go to a scratch home, never the user's
+# ~/.raygent (CLI subprocesses and Ray workers inherit it).
+if "RAYGENT_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["RAYGENT_HOME"] = tempfile.mkdtemp(prefix="raygent-test-home-")
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout_s: float = 20.0,
@@ -36,7 +42,8 @@ def ray_session() -> Iterator[Any]:
 
     ray.init(
         num_cpus=2, include_dashboard=False, namespace="raygent-tests",
-        runtime_env={"env_vars": {"PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "1"}},
+        runtime_env={"env_vars": {"PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "1",
+                                  "RAYGENT_HOME": os.environ["RAYGENT_HOME"]}},
         logging_level="WARNING", log_to_driver=False,
     )
     try:

@@ -480,8 +480,9 @@ def test_actors_do_not_import_memory():
 
 
 def ctx_for(msg: Complete, deadline: float | None = None) -> MessageContext:
-    return MessageContext.of(Envelope(kind="llm.Complete", payload=msg, recipient="llm",
-                                      deadline=deadline))
+    ttl = None if deadline is None else deadline - time.time()
+    return MessageContext.of(Envelope.wrap(msg, kind="llm.Complete", recipient="llm",
+                                           ttl_s=ttl))
 
 
 def test_llm_agent_checks_its_config():

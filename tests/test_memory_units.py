@@ -315,6 +315,9 @@ def test_config_validation_and_defaults(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert default_data_dir() == tmp_path / "env"
     assert MemoryConfig().resolved_data_dir() == tmp_path / "env"
     monkeypatch.delenv("RAYGENT_MEMORY_DIR")
+    monkeypatch.setenv("RAYGENT_HOME", str(tmp_path / "home"))
+    assert default_data_dir() == tmp_path / "home" / "memory"
+    monkeypatch.delenv("RAYGENT_HOME")
     assert default_data_dir() == Path("~/.raygent/memory").expanduser()
     assert MemoryConfig(data_dir=str(tmp_path)).data_dir == tmp_path  # type: ignore[arg-type]
     for kwargs in (

@@ -37,7 +37,7 @@ def test_retries_exhausted_go_to_dead_letters_then_replay(runtime):
     assert runtime.ask("log", GetLog()).items == [1, 2]
     assert runtime.status().dead_letters == 2
     text_only = runtime.dead_letters(payloads=False)
-    assert "Flaky(key='poison'" in str([d.envelope.payload for d in text_only])
+    assert "Flaky(key='poison'" in str([d.text for d in text_only])
     # Replay puts it back as a first attempt; it fails again and returns to the queue.
     assert runtime.replay_dead_letters([poison.id]) == 1
     wait_for(lambda: runtime.status().agent("log").failed >= 9)

@@ -24,7 +24,7 @@ from actors import (
 )
 from actors._errors import RaygentError
 from actors._ids import id_time, new_id
-from actors._transport import make_envelope
+from actors._transport import make_envelope, reply_value
 from actors.messages import Echo, EchoReply, Ping, Pong
 from actors.testing import LocalBackend
 from tests.agents import EchoAgent, Flaky, GetLog, LogAgent, Record
@@ -116,6 +116,13 @@ def _spec(cls: type[Agent], name: str, **kw: object) -> AgentSpec:
                      has_snapshot=cls.has_snapshot(), **kw)  # type: ignore[arg-type]
 
 
+def _v(raw: object) -> object:
+    try:
+        return reply_value(raw)
+    except actors.RaygentError as exc:
+        return exc
+
+
 def _env(recipient: str, payload: object, **kw: object):  # type: ignore[no-untyped-def]
     return make_envelope(sender="test", recipient=recipient, payload=payload,
                          max_bytes=1 << 20, **kw)  # type: ignore[arg-type]
@@ -130,7 +137,7 @@ def test_host_runs_a_batch_in_order_and_stops_at_the_first_failure():
         result = await host.deliver(batch)
         assert [o.status for o in result.outcomes] == ["ok", "error", "skipped"]
         assert isinstance(result.outcomes[1].error, HandlerError)
-        assert result.snapshot.state == {"log": [1]}
+        assert pickle.loads(result.snapshot).state == {"log": [1]}
         # A redelivered envelope is recognised and not run twice.
         again = await host.deliver([batch[0]])
         assert again.outcomes[0].duplicate
@@ -143,8 +150,8 @@ def test_sync_handlers_run_off_the_event_loop():
     async def go() -> None:
         host = actors.AgentHost(_spec(EchoAgent, "e"), None)
         await host.start()
-        out = await host.deliver([_env("e", Ping(n=i)) for i in range(3)])
-        assert [o.value for o in out.outcomes] == [Pong(n=i, by="e") for i in range(3)]
+        out = await host.deliver([_env("e", Ping(n=i), expects_reply=True) for i in range(3)])
+        assert [_v(o.value) for o in out.outcomes] == [Pong(n=i, by="e") for i in range(3)]
 
     asyncio.run(go())
 
@@ -163,11 +170,11 @@ def test_supervisor_core_routes_retries_and_dead_letters_without_ray():
     async def go() -> None:
         core, _ = await _core()
         await core.spawn(_spec(LogAgent, "log"))
-        assert await core.ask(_env("log", Record(n=3))) == 3
-        err = await core.ask(_env("log", Flaky(key="p")))
+        assert _v(await core.ask(_env("log", Record(n=3)))) == 3
+        err = _v(await core.ask(_env("log", Flaky(key="p"))))
         assert isinstance(err, HandlerError)
         assert [d.envelope.kind for d in core.dead_letters()] == ["Flaky"]
-        reply = await core.ask(_env("log", GetLog()))
+        reply = _v(await core.ask(_env("log", GetLog())))
         assert reply.items == [3]
         await core.shutdown(1.0)
 
@@ -179,11 +186,11 @@ def test_supervisor_core_restarts_a_killed_local_agent_and_restores_state():
         core, backend = await _core()
         await core.spawn(_spec(LogAgent, "log"))
         for i in range(3):
-            await core.ask(_env("log", Record(n=i)))
+            _v(await core.ask(_env("log", Record(n=i))))
         await backend.kill(backend.hosts["log"], "log")
         await core.check_health()
         assert core.status().agent("log").restarts == 1
-        assert (await core.ask(_env("log", GetLog()))).items == [0, 1, 2]
+        assert (_v(await core.ask(_env("log", GetLog())))).items == [0, 1, 2]
         await core.shutdown(1.0)
 
     asyncio.run(go())
@@ -220,8 +227,8 @@ def test_retry_delay_grows_and_is_capped():
 def test_envelope_checks_happen_before_anything_is_queued():
     with pytest.raises(actors.MessageTooLargeError):
         make_envelope(sender="s", recipient="r", payload=Echo(text="x" * 100), max_bytes=50)
-    env = _env("r", Echo(text="x"), deadline_s=-1)
-    assert env.expired()
+    env = _env("r", Echo(text="x"), ttl_s=5)
+    assert env.ttl_s == 5 and env.payload == Echo(text="x")  # a time-to-live, not a clock
 
 
 class _Parallel(Agent):
@@ -256,7 +263,8 @@ def test_a_concurrent_agent_runs_handlers_at_once_and_settles_each_alone():
 
         core, _ = await _core()
         await core.spawn(_spec(_Parallel, "q"))
-        replies = await core.ask_many([_env("q", Record(n=i)) for i in range(3)])
+        raw = await core.ask_many([_env("q", Record(n=i)) for i in range(3)])
+        replies = actors.Runtime.replies(raw)
         assert replies == [0, 1, 2]  # 1 failed once, was retried alone, then succeeded
         st = core.status().agent("q")
         assert (st.retried, st.handled, st.dead_lettered) == (1, 3, 0)
@@ -272,7 +280,7 @@ def test_a_non_retryable_error_goes_to_dead_letters_after_one_attempt():
     async def go() -> None:
         core, _ = await _core()
         await core.spawn(_spec(LogAgent, "log"))
-        err = await core.ask(_env("log", BadRequest()))
+        err = _v(await core.ask(_env("log", BadRequest())))
         assert isinstance(err, InvalidQueryError)
         st = core.status().agent("log")
         assert (st.failed, st.retried, st.dead_lettered) == (1, 0, 1)

@@ -72,7 +72,7 @@ def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
         "attempt": env.attempt,
         "created_at": env.created_at,
         "correlation_id": env.correlation_id,
-        "payload": _plain(env.payload),
+        "payload": letter.text if letter.text is not None else _plain(env.payload),
     }
 
 
