@@ -119,6 +119,7 @@ class MessageContext:
     deadline: float | None
     trace: dict[str, str]
     dedupe_key: str = ""
+    reply_to: str | None = None  # the message whose handling sent this one, if any
     _effects: EffectRecorder | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -134,6 +135,7 @@ class MessageContext:
             deadline=None if env.ttl_s is None else time.time() + env.ttl_s,
             trace=env.trace,
             dedupe_key=env.dedupe_key,
+            reply_to=env.reply_to,
             _effects=effects,
         )
 

@@ -264,7 +264,7 @@ class SupervisorUnavailableError(AgentError):
         super().__init__(
             f"the supervisor did not answer for {waited_s:.1f}s ({reason}): it may be "
             "restarting after a crash or its node may be gone; check `raygent status` and "
-            "`ray list actors`, and raise RuntimeConfig.supervisor_retry_s to wait longer"
+            "`ray list actors`, and raise RuntimeConfig.journal.supervisor_retry_s to wait longer"
         )
         self.waited_s = waited_s
         self.reason = reason

@@ -35,12 +35,11 @@ from actors._errors import (
     SupervisorUnavailableError,
 )
 from actors._host import AgentHost
-from actors._journal import Journal
 from actors._memory_client import MemoryClient
 from actors._metrics import RayMetrics
 from actors._ray_errors import unwrap
 from actors._spec import AgentSpec, BatchResult
-from actors._sqlite_journal import SqliteJournal
+from actors._sqlite_journal import open_journal
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors._supervisor import SupervisorCore
 from actors._transport import SupervisorTransport
@@ -279,16 +278,6 @@ class RayBackend:
         await ref.flush.remote()
 
 
-def open_journal(config: RuntimeConfig) -> Journal | None:
-    """The journal the config asks for (None: the supervisor keeps it in memory)."""
-    if not config.journal.enabled:
-        return None
-    jc = config.journal
-    return SqliteJournal(jc.path(config.namespace), synchronous=jc.synchronous,
-                         dedupe_window=jc.dedupe_window, dedupe_age_s=jc.dedupe_age_s,
-                         dead_letters_max=jc.dead_letters_max)
-
-
 class SupervisorActor:
     """The supervisor as a named, detached async Ray actor (restarted by Ray).
 
@@ -428,5 +417,5 @@ def agent_handle(name: str, namespace: str) -> Any:
 
 
 __all__ = ["AgentActor", "GetTimeoutError", "RayBackend", "SupervisorActor",
-           "agent_handle", "call_with_retry", "open_journal", "ray_options",
+           "agent_handle", "call_with_retry", "ray_options",
            "supervisor_handle", "unwrap"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import ray
@@ -119,8 +119,8 @@ class Runtime:
         if self.config.run_id is None:
             self.config = self.config.evolve(run_id=new_id())
         self._sup = supervisor_handle(self.config, create=True)
-        self._get(self._sup.ready.remote(), self.config.start_timeout_s)
-        self.config = self._get(self._sup.config.remote())
+        self._get(lambda s: s.ready.remote(), self.config.start_timeout_s)
+        self.config = self._get(lambda s: s.config.remote())
         self._setup_tracing()
         return self
 
@@ -151,7 +151,7 @@ class Runtime:
 
     def flush_traces(self) -> None:
         """Make every process export its finished spans now (agents, supervisor, driver)."""
-        self._get(self.supervisor.flush_traces.remote())
+        self._get(lambda s: s.flush_traces.remote())
         if self._provider is not None and hasattr(self._provider, "force_flush"):
             self._provider.force_flush()
 
@@ -174,7 +174,7 @@ class Runtime:
                 f"{self.address or 'the local Ray'}: start one with Runtime().start() or "
                 "`raygent run`, or pass the right --address / --namespace"
             ) from None
-        self.config = self._get(self._sup.config.remote())
+        self.config = self._get(lambda s: s.config.remote())
         self._setup_tracing()
         return self
 
@@ -184,14 +184,13 @@ class Runtime:
             raise RuntimeNotStartedError()
         return self._sup
 
-    def _get(self, ref: Any, timeout_s: float | None = None) -> Any:
-        """Wait for a supervisor call (``ref`` is a function of the handle, or a ref)."""
-        make = ref if callable(ref) else (lambda _h: ref)
+    def _get(self, make: Callable[[Any], Any], timeout_s: float | None = None) -> Any:
+        """Wait for a supervisor call; ``make(handle)`` submits it and is called again for
+        each retry (an ObjectRef of a call that failed would fail the same way forever)."""
         return SupervisorLink(self.supervisor, self.config.journal.supervisor_retry_s
                               ).call(make, timeout_s)
 
-    async def _aget(self, ref: Any) -> Any:
-        make = ref if callable(ref) else (lambda _h: ref)
+    async def _aget(self, make: Callable[[Any], Any]) -> Any:
         return await SupervisorLink(self.supervisor, self.config.journal.supervisor_retry_s
                                     ).acall(make)
 
@@ -262,7 +261,7 @@ class Runtime:
             ConfigError: If the class or an option is invalid.
         """
         spec = self._spec(cls, name, config, resources, restart, mailbox, topics)
-        status: AgentStatus = self._get(self.supervisor.spawn.remote(spec))
+        status: AgentStatus = self._get(lambda s: s.spawn.remote(spec))
         return status
 
     async def spawn_async(self, cls: type[Agent], *, name: str,
@@ -272,23 +271,23 @@ class Runtime:
                           mailbox: MailboxConfig | None = None,
                           topics: Iterable[str] = ()) -> AgentStatus:
         spec = self._spec(cls, name, config, resources, restart, mailbox, topics)
-        status: AgentStatus = await self._aget(self.supervisor.spawn.remote(spec))
+        status: AgentStatus = await self._aget(lambda s: s.spawn.remote(spec))
         return status
 
     def stop_agent(self, name: str, *, timeout_s: float = 10.0) -> None:
         """Stop one agent gracefully and remove it."""
-        self._get(self.supervisor.stop_agent.remote(name, timeout_s))
+        self._get(lambda s: s.stop_agent.remote(name, timeout_s))
 
     def restart(self, name: str) -> AgentStatus:
         """Restart an agent now, also one marked failed."""
-        status: AgentStatus = self._get(self.supervisor.restart.remote(name))
+        status: AgentStatus = self._get(lambda s: s.restart.remote(name))
         return status
 
     def subscribe(self, name: str, topic: str) -> None:
-        self._get(self.supervisor.subscribe.remote(name, topic))
+        self._get(lambda s: s.subscribe.remote(name, topic))
 
     def unsubscribe(self, name: str, topic: str) -> None:
-        self._get(self.supervisor.unsubscribe.remote(name, topic))
+        self._get(lambda s: s.unsubscribe.remote(name, topic))
 
     def launch(self, scenario: Any, *, count: int | None = None, console: Any = None) -> Any:
         """Run a scenario (``scenarios.Scenario.from_file(...)``) on this system.
@@ -421,7 +420,14 @@ class Runtime:
 
     async def ask_many_async(self, items: Iterable[tuple[str, Any]], *,
                              timeout_s: float | None = None) -> list[Any]:
-        return _values(await self._aget(self.ask_many_ref(items, timeout_s=timeout_s)))
+        items = list(items)
+        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
+        with self._span(tm.span_ask("batch"), SpanKind.CLIENT, "batch",
+                        **{tm.MSG_BATCH_COUNT: len(items)}):
+            carrier = tm.inject()
+            envs = [self._envelope(r, p, carrier, ttl_s=timeout, expects_reply=True)
+                    for r, p in items]
+            return _values(await self._aget(lambda s: s.ask_many.remote(envs, timeout)))
 
     def publish(self, topic: str, payload: Any) -> int:
         """Publish to a topic; return how many subscribers it was queued for."""
@@ -438,7 +444,7 @@ class Runtime:
 
     def status(self) -> SystemStatus:
         """Per-agent state, mailbox depth, counters, restarts, last error; dashboard URL."""
-        status: SystemStatus = self._get(self.supervisor.status.remote())
+        status: SystemStatus = self._get(lambda s: s.status.remote())
         return dataclasses.replace(status, dashboard_url=self.dashboard_url)
 
     @property
@@ -453,7 +459,7 @@ class Runtime:
         return url if "://" in url else f"http://{url}"
 
     async def status_async(self) -> SystemStatus:
-        status: SystemStatus = await self._aget(self.supervisor.status.remote())
+        status: SystemStatus = await self._aget(lambda s: s.status.remote())
         return status
 
     def dead_letters(self, limit: int | None = None, *, payloads: bool = True
@@ -461,21 +467,21 @@ class Runtime:
         """The newest dead letters; ``payloads=False`` gives payloads as text only (for
         tools that cannot import every payload class)."""
         letters: list[DeadLetter] = self._get(
-            self.supervisor.dead_letters.remote(limit, payloads))
+            lambda s: s.dead_letters.remote(limit, payloads))
         return letters
 
     def replay_dead_letters(self, ids: list[str] | None = None) -> int:
         """Queue dead letters again (all, or the given ids); return how many were queued."""
-        return int(self._get(self.supervisor.replay.remote(ids)))
+        return int(self._get(lambda s: s.replay.remote(ids)))
 
     def purge_dead_letters(self) -> int:
-        return int(self._get(self.supervisor.purge_dead_letters.remote()))
+        return int(self._get(lambda s: s.purge_dead_letters.remote()))
 
     def events(self, since: float = 0.0) -> list[AgentEvent]:
         """Supervision events (restarts, failures, escalations) since a time."""
-        events: list[AgentEvent] = self._get(self.supervisor.events.remote(since))
+        events: list[AgentEvent] = self._get(lambda s: s.events.remote(since))
         return events
 
     def check_health(self) -> None:
         """Run one round of health checks now (they also run periodically)."""
-        self._get(self.supervisor.check_health.remote())
+        self._get(lambda s: s.check_health.remote())

@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from actors._config import RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import JournalError
-from actors._journal import DEAD, DONE, PENDING, AgentRow, JournalStats, LetterRow
+from actors._journal import DEAD, DONE, PENDING, AgentRow, Journal, JournalStats, LetterRow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
@@ -272,3 +273,13 @@ class SqliteJournal:
             dead_letters=self.dead_count(), evicted_dead_letters=self._meta("evicted"),
             supervisor_restarts=max(0, self._meta("starts") - 1),
             synchronous=self.synchronous)
+
+
+def open_journal(config: RuntimeConfig) -> Journal | None:
+    """The journal the config asks for (None: the supervisor keeps it in memory)."""
+    if not config.journal.enabled:
+        return None
+    jc = config.journal
+    return SqliteJournal(jc.path(config.namespace), synchronous=jc.synchronous,
+                         dedupe_window=jc.dedupe_window, dedupe_age_s=jc.dedupe_age_s,
+                         dead_letters_max=jc.dead_letters_max)

@@ -96,6 +96,18 @@ class SupervisorCore(DispatchPart, SupervisionPart, DeadLetterPart, EventsPart,
         self._evicted_seen = self.journal.evicted()
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
 
+    def halt(self) -> None:
+        """Stop all of this supervisor's work at once, touching neither the agents nor the
+        journal: what the death of its process does. Only useful to rehearse recovery in a
+        test (``actors.testing.LocalSystem.crash_supervisor``)."""
+        self._closing = True
+        tasks = [self._health_task, self._starting, *self._tasks,
+                 *(rec.task for rec in self._agents.values())]
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+        self.journal.close()
+
     async def spawn(self, spec: AgentSpec) -> AgentStatus:
         """Create an agent and start routing to it.
 

@@ -3,7 +3,11 @@
 * :class:`LocalBackend` hosts agents as plain objects on the supervisor's event loop, so an
   agent's logic and the supervisor's behaviour can be tested without Ray:
   ``SupervisorCore(config, LocalBackend())``. It keeps the Ray backend's contract: a
-  "killed" agent is unreachable until it is created again.
+  "killed" agent is unreachable until it is created again, and a batch keeps running when
+  the supervisor that sent it dies.
+* :class:`LocalSystem` is a whole system in this process with its journal on disk; its
+  ``crash_supervisor`` rehearses the death of the supervisor's process and its recovery
+  from the journal, while the agents (detached, as on Ray) keep running.
 * :func:`isolated_ray_env` gives a test (or benchmark) that builds its own multi-node Ray
   (``ray.cluster_utils.Cluster``, ``ray start``) a private Ray temp dir and a fresh auth
   token, so it never joins, or is joined by, any other Ray on the machine.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import secrets
 import shutil
@@ -20,11 +25,19 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from actors._config import RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import AgentUnavailableError
 from actors._host import AgentHost
 from actors._spec import AgentSpec, BatchResult
+from actors._sqlite_journal import SqliteJournal
+from actors._supervisor import SupervisorCore
 from actors._transport import SupervisorTransport
+
+
+async def _invoke(target: Any, method: str, args: tuple[Any, ...]) -> Any:
+    result = getattr(target, method)(*args)
+    return await result if inspect.isawaitable(result) else result
 
 
 class LocalBackend:
@@ -35,9 +48,37 @@ class LocalBackend:
         self._max_bytes = max_bytes
         self._ask_timeout_s = ask_timeout_s
         self.hosts: dict[str, AgentHost] = {}
+        self._calls: dict[int, set[asyncio.Task[Any]]] = {}
+        self._up = asyncio.Event()
+        self._up.set()
 
     async def _call(self, method: str, *args: Any) -> Any:
-        return await getattr(self.supervisor, method)(*args)
+        """Call the current supervisor; a call cut by its crash is sent again to the next
+        one (as the Ray transport retries with the same envelope)."""
+        while True:
+            await self._up.wait()
+            core = self.supervisor
+            task = asyncio.ensure_future(_invoke(core, method, args))
+            calls = self._calls.setdefault(id(core), set())
+            calls.add(task)
+            try:
+                return await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if core is self.supervisor or (current is not None and current.cancelling()):
+                    raise
+            finally:
+                calls.discard(task)
+
+    def cut_calls(self, core: Any) -> None:
+        """Fail every call still in ``core`` (its process died) and hold new ones."""
+        self._up.clear()
+        for task in self._calls.pop(id(core), set()):
+            task.cancel()
+
+    def reconnect(self, core: Any) -> None:
+        self.supervisor = core
+        self._up.set()
 
     async def create(self, spec: AgentSpec, snapshot: bytes | None
                      ) -> tuple[Any, dict[str, Any]]:
@@ -61,7 +102,10 @@ class LocalBackend:
         return host
 
     async def deliver(self, ref: Any, batch: list[Envelope]) -> BatchResult:
-        result = await self._alive(ref).deliver(batch)
+        # Shielded: a batch an agent has started runs to its end even if the supervisor
+        # that sent it dies meanwhile, as a Ray actor call does.
+        work = asyncio.ensure_future(self._alive(ref).deliver(batch))
+        result = await asyncio.shield(work)
         await asyncio.sleep(0)
         return result
 
@@ -80,6 +124,60 @@ class LocalBackend:
 
     async def flush(self, ref: Any) -> None:
         return None
+
+
+class LocalSystem:
+    """One raygent system in this process, its journal in a SQLite file.
+
+    ``call(method, *args)`` is how a test (the "driver") reaches the supervisor; like the
+    Ray transport, a call cut by a supervisor crash is retried against the next one.
+
+    Args:
+        config: The runtime config (quick health checks and retries suit tests).
+        journal_path: The journal file; the same path after a crash is what recovery reads.
+    """
+
+    def __init__(self, config: RuntimeConfig, journal_path: str) -> None:
+        self.config = config
+        self.journal_path = journal_path
+        self.backend = LocalBackend(max_bytes=config.max_message_bytes,
+                                    ask_timeout_s=config.ask_timeout_s)
+        self.core: SupervisorCore | None = None
+        self.crashes = 0
+
+    def _journal(self) -> SqliteJournal:
+        jc = self.config.journal
+        return SqliteJournal(self.journal_path, synchronous=jc.synchronous,
+                             dedupe_window=jc.dedupe_window, dedupe_age_s=jc.dedupe_age_s,
+                             dead_letters_max=jc.dead_letters_max)
+
+    async def start(self) -> SupervisorCore:
+        core = SupervisorCore(self.config, self.backend, journal=self._journal())
+        self.backend.reconnect(core)
+        await core.start()
+        self.core = core
+        return core
+
+    async def call(self, method: str, *args: Any) -> Any:
+        return await self.backend._call(method, *args)
+
+    async def crash_supervisor(self) -> SupervisorCore:
+        """Kill the supervisor as ``kill -9`` would, then start the next one from the journal.
+
+        Agents keep running; what they were handling finishes and its outcome is lost with
+        the old supervisor, as on Ray.
+        """
+        old = self.core
+        if old is not None:
+            self.backend.cut_calls(old)
+            old.halt()
+        self.crashes += 1
+        return await self.start()
+
+    async def shutdown(self, timeout_s: float = 5.0) -> None:
+        if self.core is not None:
+            await self.core.shutdown(timeout_s)
+            self.core.journal.close()
 
 
 def reload_auth() -> None:
@@ -129,4 +227,4 @@ def isolated_ray_env(prefix: str) -> Iterator[dict[str, str]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-__all__ = ["LocalBackend", "isolated_ray_env", "reload_auth"]
+__all__ = ["LocalBackend", "LocalSystem", "isolated_ray_env", "reload_auth"]
