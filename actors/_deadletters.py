@@ -91,7 +91,7 @@ class DeadLetterPart(CoreState):
                                             error=f"replay refused: {problem}", at=row.at))
                 continue
             assert rec is not None
-            fresh = env.evolve(attempt=1)
+            fresh = env.evolve(attempt=1, ttl_s=None)  # a replay is a new first try
             self.journal.remove_dead([env.id])
             self.journal.forget([fresh])
             self.journal.accept([fresh])

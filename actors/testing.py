@@ -107,6 +107,8 @@ class LocalBackend:
         work = asyncio.ensure_future(self._alive(ref).deliver(batch))
         result = await asyncio.shield(work)
         await asyncio.sleep(0)
+        # A process that was killed meanwhile can answer nothing (as on Ray).
+        self._alive(ref)
         return result
 
     async def health(self, ref: Any) -> None:
