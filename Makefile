@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_DEDUP_LOGS := 0
 
-.PHONY: install run test test-unit test-cluster lint bench bench-quick clean
+.PHONY: install run test test-unit test-cluster lint bench bench-quick chaos clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -31,6 +31,10 @@ lint: install
 test: install lint
 	$(PY) -m pytest -q -m "not cluster" tests
 	$(PY) -m pytest -q -m cluster tests || test $$? -eq 5
+
+# A longer chaos run than the one in `make test`: more messages, more kills.
+chaos: install
+	CHAOS_MESSAGES=10000 CHAOS_KILLS=60 $(PY) -m pytest -q -s tests/chaos
 
 bench: install
 	$(PY) benchmarks/routing.py

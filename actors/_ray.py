@@ -243,6 +243,9 @@ class RayBackend:
                 ray.kill(handle, no_restart=True)
             return None
         if info is None:
+            # It never finished starting (its supervisor died meanwhile): replace it.
+            with contextlib.suppress(Exception):
+                ray.kill(handle, no_restart=True)
             return None
         info["class"] = spec.class_name
         return handle, info

@@ -15,8 +15,7 @@ import time
 
 from ray import cloudpickle
 
-from actors._errors import RaygentError
-from actors._mailbox import FAILED, RUNNING, AgentRecord, Pending
+from actors._mailbox import FAILED, RESTARTING, RUNNING, AgentRecord, Pending
 from actors._spec import AgentSpec
 from actors._supervisor_base import CoreState, log
 
@@ -85,13 +84,16 @@ class RecoveryPart(CoreState):
     async def _bring_back(self, rec: AgentRecord) -> None:
         try:
             found = await self.backend.adopt(rec.spec)
+        except Exception as exc:  # an unreachable node: treat the agent as gone
+            log.error("agent %s: cannot re-adopt (%s); starting a new one", rec.name, exc)
+            found = None
+        if found is None:
+            rec.state = RESTARTING
+            found = await self._create(rec)
             if found is None:
-                found = await self.backend.create(rec.spec, rec.snapshot)
-                rec.restarts += 1
-                self.journal.update_agent(rec.name, restarts=rec.restarts)
-            rec.ref, rec.info = found
-            rec.state = RUNNING
-        except (RaygentError, Exception) as exc:
-            rec.state = FAILED
-            rec.last_error = f"could not be brought back: {type(exc).__name__}: {exc}"
-            log.error("agent %s: %s", rec.name, rec.last_error)
+                log.error("agent %s could not be brought back: %s", rec.name, rec.last_error)
+                return
+            rec.restarts += 1
+            self.journal.update_agent(rec.name, restarts=rec.restarts)
+        rec.ref, rec.info = found
+        rec.state = RUNNING

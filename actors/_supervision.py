@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from actors import _telemetry as tm
 from actors._errors import AgentStoppedError, RaygentError
@@ -118,15 +119,11 @@ class SupervisionPart(CoreState):
         if policy.mode == "temporary":
             await self._mark_failed(rec, f"temporary agent not restarted: {reason}")
             return
-        now = time.monotonic()
-        while rec.restart_times and now - rec.restart_times[0] > policy.within_s:
-            rec.restart_times.popleft()
-        if len(rec.restart_times) >= policy.max_restarts:
+        if not self._may_restart(rec):
             await self._mark_failed(
                 rec, f"restart intensity exceeded ({policy.max_restarts} restarts in "
                 f"{policy.within_s:g}s); last failure: {reason}")
             return
-        rec.restart_times.append(now)
         targets = self._restart_targets(rec)
         for other in targets:
             if other is not rec and other.state == RUNNING:
@@ -137,6 +134,17 @@ class SupervisionPart(CoreState):
             else:
                 await self._restart_one(other, f"{self.config.strategy}: {rec.name} "
                                         "failed", graceful=True)
+
+    def _may_restart(self, rec: AgentRecord) -> bool:
+        """Count one restart against the agent's intensity; False when it is used up."""
+        policy = rec.spec.restart
+        now = time.monotonic()
+        while rec.restart_times and now - rec.restart_times[0] > policy.within_s:
+            rec.restart_times.popleft()
+        if len(rec.restart_times) >= policy.max_restarts:
+            return False
+        rec.restart_times.append(now)
+        return True
 
     def _restart_targets(self, rec: AgentRecord) -> list[AgentRecord]:
         live = [r for r in self._agents.values() if r.state in (RUNNING, RESTARTING)]
@@ -177,11 +185,10 @@ class SupervisionPart(CoreState):
                     rec.snapshot = snap
         with contextlib.suppress(Exception):
             await self.backend.kill(old, rec.name)
-        try:
-            ref, info = await self.backend.create(rec.spec, rec.snapshot)
-        except Exception as exc:
-            await self._mark_failed(rec, f"restart failed: {type(exc).__name__}: {exc}")
+        made = await self._create(rec)
+        if made is None:
             return
+        ref, info = made
         if rec.state in (STOPPING, STOPPED):
             # Stopped while the new incarnation was starting: it must not outlive the stop.
             await self.backend.kill(ref, rec.name)
@@ -193,6 +200,29 @@ class SupervisionPart(CoreState):
         rec.wake.set()
         self._report(rec)
         self._event("restarted", rec.name, reason, restarts=str(rec.restarts))
+
+    async def _create(self, rec: AgentRecord) -> tuple[Any, dict[str, Any]] | None:
+        """A new incarnation from the last snapshot; None (and the agent failed) when even
+        retries within the restart intensity cannot make one."""
+        failures = 0
+        while True:
+            try:
+                return await self.backend.create(rec.spec, rec.snapshot)
+            except Exception as exc:
+                # The new incarnation died too (killed while starting, a node lost): that
+                # is one more failure, retried after a pause while the intensity allows.
+                failures += 1
+                rec.last_error = f"restart failed: {type(exc).__name__}: {exc}"
+                # No placement within start_timeout_s (a pinned agent's node is gone) is
+                # not a crash: waiting again would not help, so it fails at once.
+                unplaceable = isinstance(exc, TimeoutError)
+                if (unplaceable or self._closing or rec.state in (STOPPING, STOPPED)
+                        or not self._may_restart(rec)):
+                    await self._mark_failed(rec, rec.last_error)
+                    return None
+                self._event("restart_failed", rec.name, rec.last_error,
+                            attempt=str(failures))
+                await asyncio.sleep(self.config.retry.delay(failures + 1, self._rand.random()))
 
     async def _mark_failed(self, rec: AgentRecord, reason: str) -> None:
         rec.state = FAILED

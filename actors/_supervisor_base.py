@@ -90,6 +90,9 @@ class CoreState:
     async def _on_exit(self, rec: AgentRecord, reason: str) -> None:
         raise NotImplementedError  # _supervision.py
 
+    async def _create(self, rec: AgentRecord) -> tuple[Any, dict[str, Any]] | None:
+        raise NotImplementedError  # _supervision.py
+
     def _start_dispatcher(self, rec: AgentRecord) -> None:
         raise NotImplementedError  # _dispatch.py
 

@@ -23,7 +23,6 @@ from actors._transport import make_envelope, reply_value
 from actors.testing import LocalSystem
 from tests.agents import GetLog, LogAgent, Record
 
-
 PAUSES = st.sampled_from([0.0, 0.003, 0.01, 0.03])
 
 
