@@ -284,8 +284,8 @@ class RayBackend:
 class SupervisorActor:
     """The supervisor as a named, detached async Ray actor (restarted by Ray).
 
-    Every method first waits for recovery from the journal; after a restart by Ray the
-    actor calls itself once so that recovery starts even before anyone else calls.
+    Every method first waits for recovery from the journal; each incarnation calls itself
+    once so that recovery starts even before anyone else calls.
     """
 
     def __init__(self, config: RuntimeConfig) -> None:
@@ -295,8 +295,9 @@ class SupervisorActor:
                                     tracer=_tracer_for(config, "supervisor"),
                                     metrics=RayMetrics(config.namespace, config.scenario or ""))
         self._config = config
-        if ray.get_runtime_context().was_current_actor_reconstructed:
-            self._wake = ray.get_runtime_context().current_actor.ready.remote()
+        # Recover at once, not at the first caller's call: after a crash the agents' mail
+        # waits in the journal for this. (A first start recovers nothing, quickly.)
+        self._wake = ray.get_runtime_context().current_actor.ready.remote()
 
     async def ready(self) -> dict[str, Any]:
         await self._core.start()

@@ -10,6 +10,12 @@ one request at a time), ``fanout_per_s`` (1 sender to 8 agents), and with tracin
 ``untraced_per_s``, ``tracing_ratio`` (traced/untraced). The routing figures above are
 measured with tracing off; the traced system runs beside it in the same Ray.
 
+Durability, same run: ``journaled_per_s`` (the default: every accepted message and every
+outcome in the SQLite journal, ``synchronous=FULL``) against ``unjournaled_per_s`` (the
+journal kept in the supervisor's memory), ``journal_ratio``; and ``recovery_s``: the
+supervisor is killed, Ray restarts it, it recovers from its journal, and the first message
+is delivered again (median of several kills; ``recovery_max_s`` the slowest).
+
 Routed traffic is submitted with ``ask_many`` (one driver call carries a chunk of
 requests, as a producer batches); ``routed_single_per_s`` also shows one ``ask`` per call.
 """
@@ -30,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ray
 
 from actors import MailboxConfig, Runtime, RuntimeConfig
-from actors._config import TracingConfig
+from actors._config import JournalConfig, TracingConfig
 from actors.messages import Echo
 from benchmarks._agents import DirectActor, WorkAgent
 from benchmarks._stats import pct
@@ -79,6 +85,15 @@ def routed_single_throughput(rt: Runtime, name: str, n: int) -> float:
     return _rate(n, time.perf_counter() - t0)
 
 
+def recovery_seconds(rt: Runtime, name: str) -> float:
+    """Kill the supervisor; seconds until a message is delivered again through it."""
+    sup = ray.get_actor(rt.config.supervisor_name, namespace=rt.config.namespace)
+    t0 = time.perf_counter()
+    ray.kill(sup, no_restart=False)
+    rt.ask(name, Echo(text="after the kill"), timeout_s=60)
+    return time.perf_counter() - t0
+
+
 def latencies(fn: Any, n: int) -> list[float]:
     out = []
     for i in range(n):
@@ -110,25 +125,33 @@ def main() -> None:
     traced = Runtime(config=config.evolve(
         namespace="raygent-bench-traced",
         tracing=TracingConfig(exporter="jsonl", runs_dir=trace_root))).start()
+    volatile = Runtime(config=config.evolve(
+        namespace="raygent-bench-nojournal", journal=JournalConfig(enabled=False))).start()
     try:
         rt.spawn(WorkAgent, name="work")
         traced.spawn(WorkAgent, name="work")
+        volatile.spawn(WorkAgent, name="work")
         traced.ask("work", Echo(text="warm"))
+        volatile.ask("work", Echo(text="warm"))
         direct = ray.remote(DirectActor).remote()
         ray.get(direct.handle.remote(Echo(text="warm")))
         rt.ask("work", Echo(text="warm"))
 
         # Throughput, interleaved rounds so drift on a shared machine hits both alike.
-        d_rates, r_rates, s_rates, t_rates = [], [], [], []
+        d_rates, r_rates, s_rates, t_rates, v_rates = [], [], [], [], []
         for _ in range(rounds):
             d_rates.append(direct_throughput(direct, n))
             r_rates.append(routed_throughput(rt, "work", n, chunk))
             t_rates.append(routed_throughput(traced, "work", n, chunk))
+            v_rates.append(routed_throughput(volatile, "work", n, chunk))
             s_rates.append(routed_single_throughput(rt, "work", n // 2))
         direct_per_s = statistics.median(d_rates)
         routed_per_s = statistics.median(r_rates)
         single_per_s = statistics.median(s_rates)
         traced_per_s = statistics.median(t_rates)
+        volatile_per_s = statistics.median(v_rates)
+        print(f"journal     in memory {volatile_per_s:9.0f}/s   SQLite FULL (default) "
+              f"{routed_per_s:9.0f}/s   journal_ratio {routed_per_s / volatile_per_s:.2f}")
         traced.flush_traces()
         print(f"tracing     untraced {routed_per_s:9.0f}/s   traced (jsonl) {traced_per_s:9.0f}/s"
               f"   tracing_ratio {traced_per_s / routed_per_s:.2f}   (spans in {trace_root})")
@@ -170,6 +193,12 @@ def main() -> None:
         fanout_per_s = _rate(m * 8, time.perf_counter() - t0)
         print(f"fan-out     1 -> 8 agents {fanout_per_s:.0f} msg/s")
 
+        # Recovery: kill the supervisor, time until a message goes through again.
+        recoveries = [recovery_seconds(rt, "work") for _ in range(2 if args.quick else 5)]
+        recovery_s = statistics.median(recoveries)
+        print(f"recovery    supervisor killed -> delivering again: median {recovery_s:.2f} s, "
+              f"max {max(recoveries):.2f} s over {len(recoveries)} kills")
+
         result = {
             "routed_per_s": round(routed_per_s, 1),
             "direct_per_s": round(direct_per_s, 1),
@@ -183,10 +212,17 @@ def main() -> None:
             "traced_per_s": round(traced_per_s, 1),
             "untraced_per_s": round(routed_per_s, 1),
             "tracing_ratio": round(traced_per_s / routed_per_s, 3),
+            "journaled_per_s": round(routed_per_s, 1),
+            "unjournaled_per_s": round(volatile_per_s, 1),
+            "journal_ratio": round(routed_per_s / volatile_per_s, 3),
+            "journal_synchronous": rt.config.journal.synchronous,
+            "recovery_s": round(recovery_s, 3),
+            "recovery_max_s": round(max(recoveries), 3),
             "n": n,
             "quick": args.quick,
         }
     finally:
+        volatile.stop()
         traced.stop()
         rt.stop()
     print(json.dumps(result))

@@ -60,9 +60,26 @@ def status_table(status: SystemStatus, *, errors: bool = True) -> Table:
             Text(a.last_error or "-", style="red" if a.last_error else "dim") if errors
             else "-",
         )
+    caption = [_journal_line(status)]
     if not status.agents:
-        table.caption = "no agents running"
+        caption.insert(0, "no agents running")
+    table.caption = "\n".join(c for c in caption if c)
+    table.caption_justify = "left"
     return table
+
+
+def _journal_line(status: SystemStatus) -> str:
+    """Where the supervisor journals, how big and busy the journal is, how often it died."""
+    j = status.journal
+    restarts = f"supervisor restarts {status.supervisor_restarts}"
+    if status.recovered_s is not None and status.supervisor_restarts:
+        restarts += f" (last recovery {status.recovered_s:.2f}s)"
+    if j is None:
+        return restarts
+    where = j.path or "in memory (not durable)"
+    evicted = f", {j.evicted_dead_letters} dead letters pruned" if j.evicted_dead_letters else ""
+    return (f"journal {where}\n{j.size_bytes / 1e6:.1f} MB, {j.pending} pending, {j.done} "
+            f"finished kept for dedupe{evicted}, synchronous {j.synchronous}\n{restarts}")
 
 
 def _status_title(status: SystemStatus) -> str:
@@ -96,6 +113,7 @@ def _status_blocks(status: SystemStatus) -> Group:
         parts.extend([head, counts, error])
     if not status.agents:
         parts.append(Text("no agents running", style="dim"))
+    parts.append(Text(_journal_line(status), style="dim"))
     return Group(*parts)
 
 

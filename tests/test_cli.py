@@ -18,6 +18,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from actors import AgentStatus, SystemStatus
+from actors._journal import JournalStats
 from scenarios import RallyReport, builtin_scenarios
 from scenarios._render import StatusView
 from scenarios.cli import app
@@ -177,8 +178,12 @@ def _status() -> SystemStatus:
         mailbox_depth=2, mailbox_capacity=1000, inflight=0, handled=7, failed=1, retried=2,
         dead_lettered=1, restarts=1, last_error="HandlerError: boom", node_id="ab" * 28,
         pid=4242, actor_id="cd" * 16)
+    journal = JournalStats(path="/data/journal/ns.sqlite3", size_bytes=2_500_000, pending=3,
+                           done=40, dead_letters=1, evicted_dead_letters=0,
+                           supervisor_restarts=2, synchronous="FULL")
     return SystemStatus(namespace="ns", supervisor="supervisor", strategy="one_for_one",
-                        started_at=0.0, agents=[agent], dead_letters=1)
+                        started_at=0.0, agents=[agent], dead_letters=1, journal=journal,
+                        supervisor_restarts=2, recovered_s=0.4)
 
 
 @pytest.mark.parametrize("width", [60, 80, 200])
@@ -187,7 +192,8 @@ def test_status_view_shows_every_fact_at_any_width(width: int) -> None:
     console.print(StatusView(_status()))
     text = console.export_text()
     for fact in ("pingpong-ping", "PingAgent", "running", "abababab", "4242", "2/1000",
-                 "HandlerError: boom", "1 dead letters"):
+                 "HandlerError: boom", "1 dead letters", "ns.sqlite3", "3 pending",
+                 "supervisor restarts 2"):
         assert fact in text, (width, fact)
     assert max(len(line) for line in text.splitlines()) <= width
 
@@ -199,6 +205,8 @@ def test_status_json_keeps_every_field() -> None:
     assert agent["cls"] == "scenarios.ping_pong._pingpong.PingAgent"
     assert agent["node_id"] == "ab" * 28
     assert agent["last_error"] == "HandlerError: boom"
+    assert data["journal"]["path"] == "/data/journal/ns.sqlite3"
+    assert data["journal"]["pending"] == 3 and data["supervisor_restarts"] == 2
 
 
 # -- end to end (starts its own local Ray) --------------------------------------------------

@@ -53,6 +53,9 @@ def status_json(status: SystemStatus) -> dict[str, Any]:
         "routed": status.routed,
         "dead_letters": status.dead_letters,
         "topics": _plain(status.topics),
+        "journal": _plain(status.journal),
+        "supervisor_restarts": status.supervisor_restarts,
+        "recovered_s": status.recovered_s,
         "agents": [agent_json(a) for a in status.agents],
     }
 
