@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from actors._agent import Agent as Agent
     from actors._agent import handles as handles
+    from actors._agent import service as service
     from actors._config import MailboxConfig as MailboxConfig
     from actors._config import Resources as Resources
     from actors._config import RestartPolicy as RestartPolicy
@@ -25,26 +26,38 @@ if TYPE_CHECKING:
     from actors._errors import AgentExistsError as AgentExistsError
     from actors._errors import AgentFailedError as AgentFailedError
     from actors._errors import AgentNotFoundError as AgentNotFoundError
+    from actors._errors import AgentStoppedError as AgentStoppedError
     from actors._errors import AgentUnavailableError as AgentUnavailableError
     from actors._errors import AskTimeoutError as AskTimeoutError
     from actors._errors import ConfigError as ConfigError
     from actors._errors import DeliveryError as DeliveryError
+    from actors._errors import ForgedSenderError as ForgedSenderError
     from actors._errors import HandlerError as HandlerError
+    from actors._errors import HandlerTimeoutError as HandlerTimeoutError
+    from actors._errors import JournalError as JournalError
     from actors._errors import MailboxFullError as MailboxFullError
     from actors._errors import MessageError as MessageError
     from actors._errors import MessageTooLargeError as MessageTooLargeError
+    from actors._errors import NotAServiceError as NotAServiceError
     from actors._errors import NotSerializableError as NotSerializableError
+    from actors._errors import PathNotAllowedError as PathNotAllowedError
     from actors._errors import PayloadTypeError as PayloadTypeError
     from actors._errors import RaygentError as RaygentError
     from actors._errors import RuntimeNotStartedError as RuntimeNotStartedError
+    from actors._errors import SecurityError as SecurityError
+    from actors._errors import ShutdownError as ShutdownError
+    from actors._errors import SupervisorUnavailableError as SupervisorUnavailableError
     from actors._errors import UnknownKindError as UnknownKindError
     from actors._errors import UnknownRecipientError as UnknownRecipientError
+    from actors._errors import UntrustedModuleError as UntrustedModuleError
     from actors._host import AgentHost as AgentHost
     from actors._ids import new_id as new_id
     from actors._memory_client import MemoryClient as MemoryClient
     from actors._registry import message as message
     from actors._registry import register_message as register_message
     from actors._runtime import Runtime as Runtime
+    from actors._secrets import Secret as Secret
+    from actors._secrets import secret as secret
     from actors._shipping import code_runtime_env as code_runtime_env
     from actors._spec import AgentSpec as AgentSpec
     from actors._status import AgentStatus as AgentStatus
@@ -56,6 +69,9 @@ _EXPORTS: dict[str, str] = {
     "code_runtime_env": "actors._shipping",
     "Agent": "actors._agent",
     "handles": "actors._agent",
+    "service": "actors._agent",
+    "Secret": "actors._secrets",
+    "secret": "actors._secrets",
     "MailboxConfig": "actors._config",
     "Resources": "actors._config",
     "RestartPolicy": "actors._config",
@@ -81,6 +97,16 @@ _EXPORTS: dict[str, str] = {
     "RuntimeNotStartedError": "actors._errors",
     "UnknownKindError": "actors._errors",
     "UnknownRecipientError": "actors._errors",
+    "ShutdownError": "actors._errors",
+    "JournalError": "actors._errors",
+    "AgentStoppedError": "actors._errors",
+    "SupervisorUnavailableError": "actors._errors",
+    "UntrustedModuleError": "actors._errors",
+    "SecurityError": "actors._errors",
+    "PathNotAllowedError": "actors._errors",
+    "NotAServiceError": "actors._errors",
+    "HandlerTimeoutError": "actors._errors",
+    "ForgedSenderError": "actors._errors",
     "AgentHost": "actors._host",
     "new_id": "actors._ids",
     "MemoryClient": "actors._memory_client",
@@ -138,6 +164,7 @@ __all__ = [
     "DeadLetter",
     "DeliveryError",
     "Envelope",
+    "ForgedSenderError",
     "HandlerError",
     "MailboxConfig",
     "MailboxFullError",
@@ -154,6 +181,7 @@ __all__ = [
     "Runtime",
     "RuntimeConfig",
     "RuntimeNotStartedError",
+    "Secret",
     "SupervisorCore",
     "SystemStatus",
     "UnknownKindError",
@@ -163,4 +191,6 @@ __all__ = [
     "message",
     "new_id",
     "register_message",
+    "secret",
+    "service",
 ]

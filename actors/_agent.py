@@ -26,26 +26,45 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "__raygent_handles__"
+_TIMEOUT = "__raygent_timeout__"
+_SERVICE = "__raygent_service__"
 
 
-def handles(arg: Any = None, /) -> Any:
+def handles(arg: Any = None, /, *, timeout_s: float | None = None) -> Any:
     """Mark a method as the handler of one payload type.
 
     ``@handles`` reads the type from the ``msg`` parameter's hint; ``@handles(Payload)``
     names it explicitly (useful when the hint cannot be resolved at class creation).
+    ``timeout_s`` limits how long one call may run: an ``async def`` handler is cancelled
+    then, a plain ``def`` one (which cannot be) has its agent restarted; either way the
+    message is retried or dead-lettered like any failure (``HandlerTimeoutError``).
     """
+    if timeout_s is not None and not (isinstance(timeout_s, int | float)
+                                      and 0 < timeout_s < float("inf")):
+        raise ConfigError(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
+
+    def mark(fn: F, payload: Any) -> F:
+        setattr(fn, _MARK, payload)
+        if timeout_s is not None:
+            setattr(fn, _TIMEOUT, float(timeout_s))
+        return fn
+
     if isinstance(arg, type):
         explicit = arg
-
-        def mark(fn: F) -> F:
-            setattr(fn, _MARK, explicit)
-            return fn
-
-        return mark
+        return lambda fn: mark(fn, explicit)
     if arg is None:
-        return lambda fn: handles(fn)
-    setattr(arg, _MARK, True)
-    return arg
+        return lambda fn: mark(fn, True)
+    return mark(arg, True)
+
+
+def service(fn: F) -> F:
+    """Declare a method reachable through direct calls (``invoke``), as memory's ``search``.
+
+    Nothing else of an agent is: lifecycle hooks, ``snapshot``/``restore``, messaging and
+    handlers never are. A class may also list its services in ``services = ("a", "b")``.
+    """
+    setattr(fn, _SERVICE, True)
+    return fn
 
 
 def _payload_type(cls: type, fn: Callable[..., Any], mark: Any) -> type:
@@ -90,13 +109,40 @@ class Agent:
 
     subscriptions: ClassVar[tuple[str, ...]] = ()
     concurrency: ClassVar[int] = 1
+    services: ClassVar[tuple[str, ...]] = ()
     _raygent_handlers: ClassVar[dict[str, str]] = {}
+    _raygent_timeouts: ClassVar[dict[str, float]] = {}
+    _raygent_services: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._collect_handlers()
+        cls._collect_services()
+
+    @classmethod
+    def _collect_services(cls) -> None:
+        names = set(cls.services)
+        for base in cls.__mro__[1:]:
+            names |= getattr(base, "_raygent_services", frozenset())
+        names |= {attr for attr, fn in cls.__dict__.items() if getattr(fn, _SERVICE, False)}
+        handlers = set(cls._raygent_handlers.values())
+        for name in names:
+            if name.startswith("_") or name in vars(Agent) or name in handlers:
+                raise ConfigError(
+                    f"{cls.__qualname__}.{name} cannot be a service: lifecycle, state, "
+                    "messaging, handler and private methods are never reachable by invoke")
+            if not callable(getattr(cls, name, None)):
+                raise ConfigError(f"{cls.__qualname__} lists service {name!r}, which is not "
+                                  "one of its methods")
+        cls._raygent_services = frozenset(names)
+
+    @classmethod
+    def _collect_handlers(cls) -> None:
         table: dict[str, str] = {}
+        timeouts: dict[str, float] = {}
         for base in reversed(cls.__mro__[1:]):
             table.update(getattr(base, "_raygent_handlers", {}))
+            timeouts.update(getattr(base, "_raygent_timeouts", {}))
         own: dict[str, str] = {}
         for attr, fn in cls.__dict__.items():
             mark = getattr(fn, _MARK, None)
@@ -115,7 +161,11 @@ class Agent:
                 )
             own[kind] = attr
             table[kind] = attr
+            timeouts.pop(kind, None)
+            if hasattr(fn, _TIMEOUT):
+                timeouts[kind] = getattr(fn, _TIMEOUT)
         cls._raygent_handlers = table
+        cls._raygent_timeouts = timeouts
 
     def __init__(self, name: str, config: Mapping[str, Any] | None = None) -> None:
         self.name = name
@@ -202,7 +252,7 @@ class Agent:
     ) -> str:
         """Send a message to another agent through the supervisor; return its id."""
         return await self._need_transport().send(
-            self.name, recipient, payload, timeout_s=timeout_s, deadline_s=deadline_s,
+            recipient, payload, timeout_s=timeout_s, deadline_s=deadline_s,
             idempotency_key=idempotency_key,
         )
 
@@ -216,12 +266,12 @@ class Agent:
             HandlerError: If the receiving handler failed on every attempt.
         """
         return await self._need_transport().ask(
-            self.name, recipient, payload, timeout_s=timeout_s
+            recipient, payload, timeout_s=timeout_s
         )
 
     async def publish_async(self, topic: str, payload: Any) -> int:
         """Publish to a topic; return how many subscribers it was queued for."""
-        return await self._need_transport().publish(self.name, topic, payload)
+        return await self._need_transport().publish(topic, payload)
 
     def _blocking(self, coro: Any) -> Any:
         loop = self._loop

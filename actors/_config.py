@@ -9,13 +9,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from actors._errors import ConfigError
-
-#: Environment variable naming raygent's data root (journal, runs, memory).
-HOME_ENV = "RAYGENT_HOME"
+from actors._home import raygent_home
+from actors._secrets import Secret
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 STRATEGIES: tuple[str, ...] = ("one_for_one", "one_for_all", "rest_for_one")
@@ -137,7 +135,8 @@ class TracingConfig:
             with no backend), ``console``, ``otlp`` (HTTP/protobuf) or ``none``.
         runs_dir: Root of run directories for the jsonl exporter.
         otlp_endpoint: Full OTLP/HTTP traces URL, e.g. ``http://127.0.0.1:4318/v1/traces``.
-        otlp_headers: Extra HTTP headers for OTLP (API keys of hosted backends).
+        otlp_headers: Extra HTTP headers for OTLP (API keys of hosted backends), kept as
+            :class:`~actors.Secret` values: shown and returned redacted, never logged.
         record_payloads: Record message payloads on spans, truncated (off: privacy).
         payload_max_chars: Truncation length when payloads are recorded.
         export_delay_ms: Batch span processor delay; spans are also flushed on stop.
@@ -146,12 +145,16 @@ class TracingConfig:
     exporter: str = "jsonl"
     runs_dir: str = "~/.raygent/runs"
     otlp_endpoint: str | None = None
-    otlp_headers: dict[str, str] = field(default_factory=dict)
+    otlp_headers: dict[str, Secret] = field(default_factory=dict)
     record_payloads: bool = False
     payload_max_chars: int = 256
     export_delay_ms: int = 500
 
     def __post_init__(self) -> None:
+        # Header values are API keys: whatever the caller gave, they are kept as secrets.
+        object.__setattr__(self, "otlp_headers", {
+            str(k): v if isinstance(v, Secret) else Secret(str(v), f"otlp header {k}")
+            for k, v in dict(self.otlp_headers).items()})
         if self.exporter not in TRACE_EXPORTERS:
             raise ConfigError(
                 f"unknown exporter {self.exporter!r}: use one of {', '.join(TRACE_EXPORTERS)}",
@@ -182,19 +185,15 @@ class TracingConfig:
             values["otlp_endpoint"] = endpoint
         headers = env.get("OTEL_EXPORTER_OTLP_HEADERS")
         if headers:
-            values["otlp_headers"] = dict(
-                h.split("=", 1) for h in headers.split(",") if "=" in h)
+            values["otlp_headers"] = {
+                name.strip(): Secret(value.strip(), f"otlp header {name.strip()}")
+                for name, value in (h.split("=", 1) for h in headers.split(",") if "=" in h)}
         if env.get("RAYGENT_TRACE_DIR"):
             values["runs_dir"] = env["RAYGENT_TRACE_DIR"]
         if env.get("RAYGENT_TRACE_PAYLOADS", "").lower() in ("1", "true", "yes"):
             values["record_payloads"] = True
         values.update(overrides)
         return cls(**values)
-
-
-def raygent_home() -> Path:
-    """Where raygent keeps its data by default: ``$RAYGENT_HOME``, else ``~/.raygent``."""
-    return Path(os.environ.get(HOME_ENV) or "~/.raygent").expanduser()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,6 +283,11 @@ class RuntimeConfig:
 
     def evolve(self, **changes: Any) -> RuntimeConfig:
         return dataclasses.replace(self, **changes)
+
+    def redacted(self) -> RuntimeConfig:
+        """This config with every secret value blanked: what is shown or returned."""
+        headers = {k: Secret("", v.name) for k, v in self.tracing.otlp_headers.items()}
+        return self.evolve(tracing=dataclasses.replace(self.tracing, otlp_headers=headers))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> RuntimeConfig:

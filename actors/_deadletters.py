@@ -15,6 +15,7 @@ from actors._envelope import loads
 from actors._errors import AgentFailedError, HandlerError
 from actors._journal import LetterRow
 from actors._mailbox import FAILED, AgentRecord, Pending
+from actors._secrets import redact
 from actors._status import DeadLetter
 from actors._supervisor_base import CoreState
 
@@ -33,6 +34,7 @@ class DeadLetterPart(CoreState):
                      error: str | None) -> None:
         rec.dead += 1
         self._keys.pop(item.key, None)
+        reason, error = redact(reason), None if error is None else redact(error)
         self.journal.dead(LetterRow(envelope=item.env, reason=reason, error=error,
                                     at=time.time()))
         self._trace_event(tm.EV_DEAD_LETTER, rec, item.env, is_error=True,

@@ -20,6 +20,7 @@ from actors._envelope import Envelope
 from actors._errors import AgentUnavailableError, HandlerError, RaygentError
 from actors._faults import crash_point
 from actors._mailbox import FAILED, RUNNING, STOPPED, AgentRecord, Pending
+from actors._secrets import redact
 from actors._spec import BatchResult
 from actors._supervisor_base import CoreState, log
 
@@ -52,9 +53,10 @@ class DispatchPart(CoreState):
             kind=SpanKind.INTERNAL, attributes={
                 tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_DESTINATION: rec.name,
                 tm.MSG_ID: env.id, tm.KIND: env.kind, tm.ATTEMPT: env.attempt, **attrs})
-        span.add_event(event, {"error": error or ""})
+        capture = self.config.tracing.record_payloads
+        span.add_event(event, {"error": redact(error or "") if capture else ""})
         if is_error:
-            tm.mark_error(span, None, error or event)
+            tm.mark_error(span, None, error or event, capture=capture)
         span.end()
 
     def _take_batch(self, rec: AgentRecord) -> list[Pending]:
@@ -123,7 +125,9 @@ class DispatchPart(CoreState):
                 rec.isolate -= len(batch)
             self._apply(rec, batch, result)
             self._report(rec)
-            if result.exit is not None:
+            if result.fault is not None:
+                self._spawn_task(self._on_failure(rec, result.fault))
+            elif result.exit is not None:
                 self._spawn_task(self._on_exit(rec, result.exit))
             if not rec.mailbox:
                 rec.idle.set()

@@ -14,7 +14,8 @@ and every one survives a pickle round trip (errors cross Ray process boundaries)
     ├── DeliveryError               a message accepted but not (yet) handled
     │   ├── MailboxFullError
     │   ├── AskTimeoutError
-    │   └── HandlerError            the receiving handler raised
+    │   ├── HandlerError            the receiving handler raised
+    │   └── HandlerTimeoutError     the handler ran past its time limit
     ├── AgentError                  lifecycle and registry problems
     │   ├── AgentNotFoundError
     │   ├── AgentExistsError
@@ -26,6 +27,11 @@ and every one survives a pickle round trip (errors cross Ray process boundaries)
     │   ├── SupervisorRestartedError    the supervisor restarted and lost a reply
     │   └── ShutdownError           stopping the system left something behind
     ├── JournalError                the supervisor's journal cannot be read or written
+    ├── SecurityError               refused: not allowed, whatever the retries
+    │   ├── NotAServiceError        a method an agent does not offer through invoke
+    │   ├── ForgedSenderError       an envelope claiming a sender it cannot prove
+    │   ├── UntrustedModuleError    a scenario naming code outside the allowed modules
+    │   └── PathNotAllowedError     a file outside the roots memory may read
     ├── StoreError                  memory store problems (see ``memory``)
     │   ├── InvalidRecordError
     │   ├── DuplicateIdError
@@ -44,11 +50,17 @@ Each message says what to do about it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 
 class RaygentError(Exception):
-    """Root of every raygent error."""
+    """Root of every raygent error.
+
+    Every subclass's constructor arguments are recorded when it is built (see
+    ``__init_subclass__``), and ``__reduce__`` rebuilds the error from them: an error
+    crosses a Ray process boundary whole, and no subclass can forget its ``__reduce__``.
+    """
 
     retryable: bool = True
 
@@ -56,8 +68,25 @@ class RaygentError(Exception):
         super().__init__(message)
         self.message = message
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def recording(self: RaygentError, *args: Any, **kw: Any) -> None:
+            # The outermost constructor's arguments are the ones that rebuild the error.
+            if "_init_args" not in self.__dict__:
+                self._init_args = (args, kw)
+            init(self, *args, **kw)
+
+        cls.__init__ = recording  # type: ignore[method-assign]
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message,))
+        args, kw = self.__dict__.get("_init_args", ((self.message,), {}))
+        return (_rebuild, (type(self), args, kw))
+
 
     def __str__(self) -> str:
         return self.message
@@ -74,8 +103,6 @@ class ConfigError(RaygentError):
         self.field = field
         self._raw = message
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), (self._raw,), {"field": self.field}))
 
 
 class MessageError(RaygentError):
@@ -92,8 +119,6 @@ class UnknownKindError(MessageError):
         )
         self.kind = kind
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.kind,))
 
 
 class PayloadTypeError(MessageError):
@@ -106,8 +131,6 @@ class PayloadTypeError(MessageError):
         self.kind = kind
         self.accepted = tuple(accepted)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.recipient, self.kind, self.accepted))
 
 
 class MessageTooLargeError(MessageError):
@@ -119,8 +142,6 @@ class MessageTooLargeError(MessageError):
         self.size = size
         self.limit = limit
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.size, self.limit))
 
 
 class NotSerializableError(MessageError):
@@ -132,8 +153,6 @@ class NotSerializableError(MessageError):
         self.kind = kind
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.kind, self.reason))
 
 
 class UnknownRecipientError(MessageError):
@@ -143,8 +162,6 @@ class UnknownRecipientError(MessageError):
         self.recipient = recipient
         self.known = tuple(known)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.recipient, self.known))
 
 
 class DeliveryError(RaygentError):
@@ -160,8 +177,6 @@ class MailboxFullError(DeliveryError):
         self.recipient = recipient
         self.capacity = capacity
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.recipient, self.capacity))
 
 
 class AskTimeoutError(DeliveryError):
@@ -174,8 +189,6 @@ class AskTimeoutError(DeliveryError):
         self.kind = kind
         self.timeout_s = timeout_s
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.recipient, self.kind, self.timeout_s))
 
 
 class HandlerError(DeliveryError):
@@ -188,8 +201,19 @@ class HandlerError(DeliveryError):
         self.error_type = error_type
         self.detail = detail
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.recipient, self.kind, self.error_type, self.detail))
+
+
+class HandlerTimeoutError(DeliveryError):
+    def __init__(self, recipient: str, kind: str, timeout_s: float, cancelled: bool) -> None:
+        how = ("it was cancelled" if cancelled else "a plain `def` handler cannot be "
+               "cancelled, so the agent is restarted to stop it")
+        super().__init__(
+            f"{recipient!r} did not finish {kind!r} within its {timeout_s:g}s limit ({how}): "
+            "make the handler faster, or raise its timeout_s in @handles(timeout_s=...)")
+        self.recipient = recipient
+        self.kind = kind
+        self.timeout_s = timeout_s
+        self.cancelled = cancelled
 
 
 class AgentError(RaygentError):
@@ -201,8 +225,6 @@ class AgentNotFoundError(AgentError):
         super().__init__(f"no agent named {name!r}: see `raygent status` for the running ones")
         self.name = name
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name,))
 
 
 class AgentExistsError(AgentError):
@@ -210,8 +232,6 @@ class AgentExistsError(AgentError):
         super().__init__(f"an agent named {name!r} already exists: pick another name or stop it")
         self.name = name
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name,))
 
 
 class AgentFailedError(AgentError):
@@ -223,8 +243,6 @@ class AgentFailedError(AgentError):
         self.name = name
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.reason))
 
 
 class AgentUnavailableError(AgentError):
@@ -236,8 +254,6 @@ class AgentUnavailableError(AgentError):
         self.name = name
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.reason))
 
 
 class RuntimeNotStartedError(AgentError):
@@ -255,8 +271,6 @@ class AgentStoppedError(AgentError):
         self.name = name
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.reason))
 
 
 class SupervisorUnavailableError(AgentError):
@@ -269,8 +283,6 @@ class SupervisorUnavailableError(AgentError):
         self.waited_s = waited_s
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.waited_s, self.reason))
 
 
 class SupervisorRestartedError(AgentError):
@@ -282,8 +294,6 @@ class SupervisorRestartedError(AgentError):
         )
         self.message_id = message_id
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message_id,))
 
 
 class ShutdownError(AgentError):
@@ -294,8 +304,6 @@ class ShutdownError(AgentError):
         )
         self.failures = tuple(failures)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.failures,))
 
 
 class JournalError(RaygentError):
@@ -308,8 +316,53 @@ class JournalError(RaygentError):
         self.path = path
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.reason))
+
+
+class SecurityError(RaygentError):
+    """Refused on purpose: retrying will not help."""
+
+    retryable = False
+
+
+class NotAServiceError(SecurityError):
+    def __init__(self, agent: str, method: str, services: tuple[str, ...]) -> None:
+        offered = ", ".join(services) or "none"
+        super().__init__(
+            f"agent {agent!r} offers no service {method!r} (its services: {offered}): only "
+            "methods declared with @service (or in `services`) can be invoked; send it a "
+            "message instead")
+        self.agent = agent
+        self.method = method
+        self.services = tuple(services)
+
+
+class ForgedSenderError(SecurityError):
+    def __init__(self, sender: str) -> None:
+        super().__init__(
+            f"an envelope claims to come from {sender!r} without that agent's credential: "
+            "senders are set by the runtime; send through Runtime or Agent methods")
+        self.sender = sender
+
+
+class UntrustedModuleError(SecurityError):
+    def __init__(self, target: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(
+            f"{target!r} is not in an allowed module (allowed prefixes: "
+            f"{', '.join(allowed)}): if you trust it, allow its package with "
+            "`raygent run --trust PREFIX` or RAYGENT_TRUSTED_MODULES=PREFIX")
+        self.target = target
+        self.allowed = tuple(allowed)
+
+
+class PathNotAllowedError(SecurityError):
+    def __init__(self, path: str, roots: tuple[str, ...], reason: str) -> None:
+        super().__init__(
+            f"refusing to read {path!r}: {reason} (allowed roots: "
+            f"{', '.join(roots) or 'none'}); put the file under an allowed root or add one "
+            "with MemoryConfig.ingest_roots")
+        self.path = path
+        self.roots = tuple(roots)
+        self.reason = reason
 
 
 class StoreError(RaygentError):
@@ -331,8 +384,6 @@ class DuplicateIdError(StoreError):
         )
         self.record_id = record_id
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.record_id,))
 
 
 class RecordNotFoundError(StoreError):
@@ -342,8 +393,6 @@ class RecordNotFoundError(StoreError):
         super().__init__(f"no record with id {record_id!r}")
         self.record_id = record_id
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.record_id,))
 
 
 class InvalidQueryError(StoreError):
@@ -362,8 +411,6 @@ class CorruptStoreError(StoreError):
         self.path = path
         self.reason = reason
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.reason))
 
 
 def _rebuild(cls: type[RaygentError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -17,6 +17,7 @@ import pickle
 from collections import OrderedDict
 from typing import Any
 
+import psutil
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Tracer
@@ -27,7 +28,13 @@ from actors._agent import Agent
 from actors._config import TracingConfig
 from actors._effects import EffectRecorder, EffectStore
 from actors._envelope import CURRENT_SCOPE, Envelope, HandlerScope, MessageContext
-from actors._errors import HandlerError, NotSerializableError, RaygentError
+from actors._errors import (
+    HandlerError,
+    HandlerTimeoutError,
+    NotSerializableError,
+    RaygentError,
+)
+from actors._secrets import redact
 from actors._spec import AgentSpec, BatchResult, Outcome, Snapshot
 from actors._transport import Transport
 
@@ -67,6 +74,8 @@ class AgentHost:
         self.agent: Agent | None = None
         self.handled = 0
         self._is_async: dict[str, bool] = {}
+        self._timeouts: dict[str, float] = dict(getattr(spec.cls, "_raygent_timeouts", {}))
+        self.fault: str | None = None  # set when the agent must be restarted now
         self._concurrency = max(1, int(getattr(spec.cls, "concurrency", 1)))
         self._batch_lock = asyncio.Lock()
         self._running: dict[str, asyncio.Future[Outcome]] = {}
@@ -117,19 +126,7 @@ class AgentHost:
         i = 0
         while i < len(batch):
             j = self._segment_end(batch, i)
-            segment = batch[i:j]
-            span = self._open_span(segment)
-            token = None if span is None else otel_context.attach(trace.set_span_in_context(span))
-            try:
-                if self._is_async.get(segment[0].kind, True):
-                    outs = await self._run_async(agent, segment, span)
-                else:
-                    outs = await asyncio.to_thread(self._run_sync, agent, segment, span)
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
-                if span is not None:
-                    span.end()
+            outs = await self._run_segment(agent, batch[i:j])
             outcomes.extend(outs)
             if outs and outs[-1].status == "error":
                 break
@@ -139,12 +136,46 @@ class AgentHost:
         outcomes.extend(Outcome(status="skipped") for _ in range(len(batch) - len(outcomes)))
         return outcomes
 
+    async def _run_segment(self, agent: Agent, segment: list[Envelope]) -> list[Outcome]:
+        """Run envelopes of one kind of handler under one ``process`` span."""
+        span = self._open_span(segment)
+        token = None if span is None else otel_context.attach(trace.set_span_in_context(span))
+        try:
+            if self._is_async.get(segment[0].kind, True):
+                return await self._run_async(agent, segment, span)
+            limit = self._timeouts.get(segment[0].kind)
+            work = asyncio.to_thread(self._run_sync, agent, segment, span)
+            if limit is None:
+                return await work
+            try:
+                return await asyncio.wait_for(work, limit)
+            except TimeoutError:
+                # The thread cannot be stopped: only a new process ends it.
+                env = segment[0]
+                self.fault = (f"a plain def handler for {env.kind!r} ran past its {limit:g}s "
+                              "limit and cannot be cancelled")
+                err = HandlerTimeoutError(self.spec.name, env.kind, limit, cancelled=False)
+                return [self._fail(env, err, span)]
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+            if span is not None:
+                span.end()
+
     def _result(self, outcomes: list[Outcome]) -> BatchResult:
         agent = self._need_agent()
         snapshot = None
         if self.spec.has_snapshot:
             snapshot = cloudpickle.dumps(self.take_snapshot())
-        return BatchResult(outcomes=outcomes, snapshot=snapshot, exit=agent._exit_reason)
+        limit = self.spec.restart.memory_limit_mb
+        if limit is not None and self.fault is None:
+            # Checked after every batch, not only at health checks: a leak can take
+            # gigabytes between two of those.
+            rss = psutil.Process().memory_info().rss / (1 << 20)
+            if rss > limit:
+                self.fault = f"memory {rss:.0f} MB over its limit of {limit:.0f} MB"
+        return BatchResult(outcomes=outcomes, snapshot=snapshot, exit=agent._exit_reason,
+                           fault=self.fault)
 
     async def _deliver_concurrently(self, agent: Agent, batch: list[Envelope]
                                     ) -> list[Outcome]:
@@ -173,20 +204,7 @@ class AgentHost:
 
         async def guarded(env: Envelope) -> Outcome:
             async with gate:
-                span = self._open_span([env])
-                token = (None if span is None else
-                         otel_context.attach(trace.set_span_in_context(span)))
-                try:
-                    if self._is_async.get(env.kind, True):
-                        outs = await self._run_async(agent, [env], span)
-                    else:
-                        outs = await asyncio.to_thread(self._run_sync, agent, [env], span)
-                finally:
-                    if token is not None:
-                        otel_context.detach(token)
-                    if span is not None:
-                        span.end()
-                return outs[0]
+                return (await self._run_segment(agent, [env]))[0]
 
         return list(await asyncio.gather(*(one(env) for env in batch)))
 
@@ -195,9 +213,13 @@ class AgentHost:
         is_async = self._is_async.get(first.kind, True)
         parent = first.trace.get("traceparent") if self._traced else None
         j = i + 1
+        if not is_async and first.kind in self._timeouts:
+            return j  # a time-limited plain handler runs alone, so its limit is its own
         while j < len(batch):
             env = batch[j]
             if self._is_async.get(env.kind, True) != is_async:
+                break
+            if not is_async and env.kind in self._timeouts:
                 break
             if self._traced and env.trace.get("traceparent") != parent:
                 break
@@ -240,9 +262,22 @@ class AgentHost:
             try:
                 ctx = MessageContext.of(env, self._effects)
                 if attr is None:
-                    value = await agent.on_unhandled(env.payload, ctx)
+                    call = agent.on_unhandled(env.payload, ctx)
                 else:
-                    value = await getattr(agent, attr)(env.payload, ctx)
+                    call = getattr(agent, attr)(env.payload, ctx)
+                limit = self._timeouts.get(env.kind)
+                if limit is None:
+                    value = await call
+                else:
+                    clock = asyncio.timeout(limit)
+                    try:
+                        async with clock:
+                            value = await call
+                    except TimeoutError:
+                        if not clock.expired():
+                            raise  # the handler's own timeout, not its limit
+                        raise HandlerTimeoutError(self.spec.name, env.kind, limit,
+                                                  cancelled=True) from None
                 reply = _pack_reply(env, value)
             except Exception as exc:
                 outs.append(self._fail(env, exc, span))
@@ -290,11 +325,15 @@ class AgentHost:
         if span is not None:
             span.set_attribute(tm.MSG_ID, env.id)
             span.set_attribute(tm.ATTEMPT, env.attempt)
-            tm.mark_error(span, exc, f"{type(exc).__name__}: {exc}")
+            tm.mark_error(span, exc, f"{type(exc).__name__}: {exc}",
+                          capture=self._tracing.record_payloads)
         if isinstance(exc, RaygentError):
             err: Exception = exc
         else:
-            err = HandlerError(self.spec.name, env.kind, type(exc).__name__, str(exc))
+            # Scrubbed here, where the secrets it may quote are known: the text goes on to
+            # the asker, the dead-letter queue, the journal and `raygent status`.
+            err = HandlerError(self.spec.name, env.kind, type(exc).__name__,
+                               redact(str(exc)))
         return Outcome(status="error", error=err)
 
     def take_snapshot(self) -> Snapshot:

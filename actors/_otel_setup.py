@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from actors._config import TracingConfig
+from actors._secrets import reveal
 
 _lock = threading.Lock()
 _providers: dict[tuple[str, str, str], TracerProvider] = {}
@@ -90,8 +91,8 @@ def _exporter(tracing: TracingConfig, run_id: str, component: str) -> SpanExport
     if tracing.exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(endpoint=tracing.otlp_endpoint,
-                                headers=tracing.otlp_headers or None)
+        headers = {k: reveal(v) or "" for k, v in tracing.otlp_headers.items()}
+        return OTLPSpanExporter(endpoint=tracing.otlp_endpoint, headers=headers or None)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in component)
     path = os.path.join(run_dir(tracing, run_id), "traces", f"{safe}-{os.getpid()}.jsonl")
     return JsonlSpanExporter(path)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import time
@@ -31,19 +30,15 @@ from actors._envelope import Envelope
 from actors._errors import (
     AgentExistsError,
     AgentUnavailableError,
-    RaygentError,
+    NotAServiceError,
     SupervisorUnavailableError,
 )
 from actors._host import AgentHost
 from actors._memory_client import MemoryClient
-from actors._metrics import RayMetrics
 from actors._ray_errors import unwrap
+from actors._secrets import guard_process
 from actors._spec import AgentSpec, BatchResult
-from actors._sqlite_journal import open_journal
-from actors._status import AgentStatus, DeadLetter, SystemStatus
-from actors._supervisor import SupervisorCore
 from actors._transport import SupervisorTransport
-from actors.messages import AgentEvent
 
 log = logging.getLogger("raygent")
 
@@ -88,12 +83,12 @@ async def call_with_retry(call: Any, retry_s: float) -> Any:
             pause = min(pause * 2, 0.5)
 
 
-def _process_facts() -> dict[str, Any]:
+def process_facts() -> dict[str, Any]:
     ctx = ray.get_runtime_context()
     return {"pid": os.getpid(), "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id()}
 
 
-def _tracer_for(config: RuntimeConfig, component: str) -> Any:
+def tracer_for(config: RuntimeConfig, component: str) -> Any:
     """Set up this actor process's TracerProvider (once) and return raygent's tracer."""
     if config.tracing.exporter == "none":
         return None
@@ -107,16 +102,18 @@ def _tracer_for(config: RuntimeConfig, component: str) -> Any:
 class AgentActor:
     """One agent in its own Ray actor process."""
 
-    def __init__(self, spec: AgentSpec, config: RuntimeConfig) -> None:
+    def __init__(self, spec: AgentSpec, config: RuntimeConfig, token: str) -> None:
         self._spec = spec
         self._config = config
         self._supervisor: Any = None
         logging.basicConfig(
             level=logging.INFO, format=f"%(asctime)s {spec.name} %(levelname)s %(message)s")
-        tracer = _tracer_for(config, spec.name)
+        guard_process()
+        tracer = tracer_for(config, spec.name)
         transport = SupervisorTransport(
-            self._call_supervisor, max_bytes=config.max_message_bytes,
-            ask_timeout_s=config.ask_timeout_s, tracer=tracer)
+            self._call_supervisor, sender=spec.name, token=token,
+            max_bytes=config.max_message_bytes, ask_timeout_s=config.ask_timeout_s,
+            tracer=tracer)
         self._host = AgentHost(spec, transport, dedupe_window=config.dedupe_window,
                                tracer=tracer, tracing=config.tracing,
                                memory=MemoryClient(config.namespace))
@@ -132,11 +129,11 @@ class AgentActor:
 
     async def start(self, snapshot: bytes | None) -> dict[str, Any]:
         await self._host.start(snapshot)
-        return _process_facts()
+        return process_facts()
 
     async def facts(self) -> dict[str, Any] | None:
         """Where this agent runs, or None if it never finished starting (re-adoption)."""
-        return None if self._host.agent is None else _process_facts()
+        return None if self._host.agent is None else process_facts()
 
     async def deliver(self, batch: list[Envelope]) -> BatchResult:
         if self._traced:
@@ -162,15 +159,17 @@ class AgentActor:
 
     async def invoke(self, method: str, *args: Any, _trace: dict[str, str] | None = None,
                      **kwargs: Any) -> Any:
-        """Call a public method of the agent directly (for services such as memory).
+        """Call one of the agent's declared services directly (memory's ``search``...).
 
         Plain methods run in a worker thread, so many calls are served at once and the
         agent's loop stays free; the caller's trace context is current while it runs.
         """
         agent = self._host.agent
-        if agent is None or method.startswith("_") or not callable(
-                getattr(agent, method, None)):
-            raise RaygentError(f"agent {self._spec.name!r} has no method {method!r}")
+        if agent is None:
+            raise AgentUnavailableError(self._spec.name, "it is still starting")
+        services = type(agent)._raygent_services
+        if not isinstance(method, str) or method not in services:
+            raise NotAServiceError(self._spec.name, str(method)[:100], tuple(sorted(services)))
         fn = getattr(agent, method)
         ctx = tm.extract(_trace)
         token = otel_context.attach(ctx) if ctx is not None else None
@@ -202,7 +201,7 @@ class RayBackend:
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
 
-    async def create(self, spec: AgentSpec, snapshot: bytes | None
+    async def create(self, spec: AgentSpec, snapshot: bytes | None, token: str
                      ) -> tuple[Any, dict[str, Any]]:
         opts = ray_options(spec.resources)
         opts.update(name=spec.name, namespace=self.config.namespace, lifetime="detached",
@@ -211,7 +210,7 @@ class RayBackend:
         name_wait = time.monotonic() + 5.0
         while True:
             try:
-                handle = _actor_class(spec.cls).options(**opts).remote(spec, self.config)
+                handle = _actor_class(spec.cls).options(**opts).remote(spec, self.config, token)
                 break
             except ValueError as exc:
                 if "already" not in str(exc):
@@ -281,145 +280,10 @@ class RayBackend:
         await ref.flush.remote()
 
 
-class SupervisorActor:
-    """The supervisor as a named, detached async Ray actor (restarted by Ray).
-
-    Every method first waits for recovery from the journal; each incarnation calls itself
-    once so that recovery starts even before anyone else calls.
-    """
-
-    def __init__(self, config: RuntimeConfig) -> None:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s supervisor %(levelname)s %(message)s")
-        self._core = SupervisorCore(config, RayBackend(config), journal=open_journal(config),
-                                    tracer=_tracer_for(config, "supervisor"),
-                                    metrics=RayMetrics(config.namespace, config.scenario or ""))
-        self._config = config
-        # Recover at once, not at the first caller's call: after a crash the agents' mail
-        # waits in the journal for this. (A first start recovers nothing, quickly.)
-        self._wake = ray.get_runtime_context().current_actor.ready.remote()
-
-    async def ready(self) -> dict[str, Any]:
-        await self._core.start()
-        return _process_facts()
-
-    async def config(self) -> RuntimeConfig:
-        return self._config
-
-    async def spawn(self, spec: AgentSpec) -> AgentStatus:
-        await self._core.start()
-        return await self._core.spawn(spec)
-
-    async def submit(self, envs: list[Envelope], timeout_s: float | None = None
-                     ) -> list[str | RaygentError]:
-        await self._core.start()
-        return await self._core.submit(envs, timeout_s)
-
-    async def ask(self, env: Envelope, timeout_s: float | None = None) -> Any:
-        await self._core.start()
-        return await self._core.ask(env, timeout_s)
-
-    async def ask_many(self, envs: list[Envelope], timeout_s: float | None = None
-                       ) -> list[Any]:
-        await self._core.start()
-        return await self._core.ask_many(envs, timeout_s)
-
-    async def publish(self, env: Envelope) -> int:
-        await self._core.start()
-        return await self._core.publish(env)
-
-    async def subscribe(self, name: str, topic: str) -> None:
-        await self._core.start()
-        self._core.subscribe(name, topic)
-
-    async def unsubscribe(self, name: str, topic: str) -> None:
-        await self._core.start()
-        self._core.unsubscribe(name, topic)
-
-    async def effect_get(self, agent: str, key: str) -> bytes | None:
-        await self._core.start()
-        return await self._core.effect_get(agent, key)
-
-    async def effect_put(self, agent: str, key: str, result: bytes) -> None:
-        await self._core.start()
-        await self._core.effect_put(agent, key, result)
-
-    async def status(self) -> SystemStatus:
-        await self._core.start()
-        status = self._core.status()
-        facts = _process_facts()
-        return dataclasses.replace(status, supervisor_node_id=facts["node_id"],
-                                   supervisor_pid=facts["pid"])
-
-    async def agent_names(self) -> list[str]:
-        await self._core.start()
-        return self._core.agent_names()
-
-    async def dead_letters(self, limit: int | None = None, payloads: bool = True
-                           ) -> list[DeadLetter]:
-        await self._core.start()
-        return self._core.dead_letters(limit, payloads=payloads)
-
-    async def replay(self, ids: list[str] | None = None) -> int:
-        await self._core.start()
-        return await self._core.replay(ids)
-
-    async def purge_dead_letters(self) -> int:
-        await self._core.start()
-        return self._core.purge_dead_letters()
-
-    async def events(self, since: float = 0.0) -> list[AgentEvent]:
-        await self._core.start()
-        return self._core.events(since)
-
-    async def restart(self, name: str) -> AgentStatus:
-        await self._core.start()
-        return await self._core.restart(name)
-
-    async def stop_agent(self, name: str, timeout_s: float = 10.0) -> None:
-        await self._core.start()
-        await self._core.stop_agent(name, timeout_s)
-
-    async def shutdown(self, timeout_s: float = 10.0) -> list[str]:
-        await self._core.start()
-        try:
-            return await self._core.shutdown(timeout_s)
-        finally:
-            self._core.journal.close()
-            await asyncio.to_thread(_otel_setup.flush_all)
-
-    async def flush_traces(self) -> None:
-        await self._core.flush_traces()
-        await asyncio.to_thread(_otel_setup.flush_all)
-
-    async def check_health(self) -> None:
-        await self._core.start()
-        await self._core.check_health()
-
-
-def supervisor_handle(config: RuntimeConfig, *, create: bool) -> Any:
-    """Find the system's supervisor, creating it when ``create`` is set.
-
-    Raises:
-        ValueError: If it does not exist and ``create`` is False.
-    """
-    if not create:
-        return ray.get_actor(config.supervisor_name, namespace=config.namespace)
-    # Pinned to the head node: a zero-CPU actor may otherwise land on a worker, and losing
-    # that worker would take the whole system's routing state with it.
-    return ray.remote(SupervisorActor).options(
-        name=config.supervisor_name, namespace=config.namespace, lifetime="detached",
-        get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=-1,
-        max_task_retries=0,
-        resources={"node:__internal_head__": 0.001},
-    ).remote(config)
-
-
 def agent_handle(name: str, namespace: str) -> Any:
     """The Ray handle of a running agent (for direct service calls such as memory)."""
     return ray.get_actor(name, namespace=namespace)
 
 
-__all__ = ["AgentActor", "GetTimeoutError", "RayBackend", "SupervisorActor",
-           "agent_handle", "call_with_retry", "ray_options",
-           "supervisor_handle", "unwrap"]
+__all__ = ["AgentActor", "GetTimeoutError", "RayBackend", "agent_handle",
+           "call_with_retry", "process_facts", "ray_options", "tracer_for", "unwrap"]

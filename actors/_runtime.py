@@ -20,11 +20,12 @@ from actors import _otel_setup
 from actors import _telemetry as tm
 from actors._agent import Agent
 from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfig
+from actors._connection import connect_ray
 from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError, ShutdownError
 from actors._ids import new_id
 from actors._link import SupervisorLink
 from actors._memory_client import MemoryClient
-from actors._ray import supervisor_handle
+from actors._ray_supervisor import supervisor_handle
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors._transport import make_envelope, reply_value
@@ -33,18 +34,6 @@ from actors.messages import AgentEvent
 A = TypeVar("A", bound=Agent)
 
 DRIVER = "driver"
-
-
-def _auth_failure(exc: BaseException) -> bool:
-    """Whether Ray's connection error was caused by a rejected authentication token."""
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            return False
-        if type(seen).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 _raise_outcome = reply_value
@@ -87,42 +76,41 @@ class Runtime:
         self._init_kwargs = dict(init_kwargs or {})
         self._sup: Any = None
         self._owns_ray = False
+        self.owns_system = False  # True when this runtime created the supervisor
         self._provider = tracer_provider
         self._tracer: Tracer = tm.tracer(tracer_provider)
 
     # -- connection ----------------------------------------------------------------------
 
     def _connect(self) -> None:
-        if ray.is_initialized():
-            return
-        kwargs: dict[str, Any] = {"namespace": self.config.namespace,
-                                  "log_to_driver": True}
-        kwargs.update(self._init_kwargs)
-        try:
-            ray.init(address=self.address, **kwargs)
-        except (ConnectionError, RuntimeError) as exc:
-            if _auth_failure(exc):
-                raise RuntimeNotStartedError(
-                    f"Ray at {self.address} refused this client's token: the cluster uses "
-                    "token authentication; set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or "
-                    "RAY_AUTH_TOKEN_PATH) to the token `ray get-auth-token` prints on the head"
-                ) from None
-            raise RuntimeNotStartedError(
-                f"cannot reach Ray at {self.address or 'a local Ray'} ({exc}): start a "
-                "cluster with `ray start --head`, or check --address / RAY_ADDRESS"
-            ) from None
-        self._owns_ray = True
+        if connect_ray(self.address, self.config.namespace, self._init_kwargs):
+            self._owns_ray = True
 
     def start(self) -> Runtime:
-        """Connect to Ray and find or create the supervisor."""
+        """Connect to Ray and find or create the supervisor.
+
+        A runtime that creates the system owns it (``stop`` and leaving a ``with`` block
+        stop it); one that finds it already running only attaches (they disconnect).
+        """
         self._connect()
         if self.config.run_id is None:
             self.config = self.config.evolve(run_id=new_id())
-        self._sup = supervisor_handle(self.config, create=True)
+        try:
+            self._sup = supervisor_handle(self.config, create=False)
+        except ValueError:
+            self._sup = supervisor_handle(self.config, create=True)
+            self.owns_system = True
         self._get(lambda s: s.ready.remote(), self.config.start_timeout_s)
-        self.config = self._get(lambda s: s.config.remote())
+        self.config = self._adopt_config(self._get(lambda s: s.config.remote()))
         self._setup_tracing()
         return self
+
+    def _adopt_config(self, remote: RuntimeConfig) -> RuntimeConfig:
+        """The system's config, with this process's own secrets: the supervisor returns
+        its config redacted, and the driver's OTLP exporter needs real header values."""
+        tracing = dataclasses.replace(remote.tracing,
+                                      otlp_headers=self.config.tracing.otlp_headers)
+        return remote.evolve(tracing=tracing)
 
     def _setup_tracing(self) -> None:
         if self._provider is None and self.config.tracing.exporter != "none":
@@ -174,7 +162,7 @@ class Runtime:
                 f"{self.address or 'the local Ray'}: start one with Runtime().start() or "
                 "`raygent run`, or pass the right --address / --namespace"
             ) from None
-        self.config = self._get(lambda s: s.config.remote())
+        self.config = self._adopt_config(self._get(lambda s: s.config.remote()))
         self._setup_tracing()
         return self
 
@@ -194,11 +182,20 @@ class Runtime:
         return await SupervisorLink(self.supervisor, self.config.journal.supervisor_retry_s
                                     ).acall(make)
 
-    def stop(self, *, timeout_s: float = 10.0) -> None:
-        """Stop every agent gracefully (``on_stop``), then the supervisor.
+    def stop(self, *, timeout_s: float = 10.0, force: bool = False) -> None:
+        """Stop the system this runtime started: every agent gracefully (``on_stop``), then
+        the supervisor; shut down Ray too when this runtime started it.
 
-        Shuts down Ray too when this runtime started it.
+        A runtime that attached to a running system (``attach``, or ``start`` finding one)
+        only disconnects and leaves the system running for its other users, unless
+        ``force`` is set (``raygent down``).
+
+        Raises:
+            ShutdownError: Something could not be stopped cleanly (it says what).
         """
+        if not (self.owns_system or force):
+            self.disconnect()
+            return
         failures: list[str] = []
         if self._sup is not None:
             try:

@@ -52,12 +52,14 @@ class BatchResult:
     ``snapshot`` is the agent's pickled :class:`Snapshot` after the batch (stateful agents
     only): the supervisor journals the bytes and hands them back at a restart without
     unpickling them. ``exit`` is set when a handler asked the agent to stop
-    (``Agent.exit``), with its reason.
+    (``Agent.exit``), with its reason; ``fault`` when the agent must be restarted now (its
+    process passed its memory limit, or a handler that cannot be cancelled is stuck).
     """
 
     outcomes: list[Outcome]
     snapshot: bytes | None = None
     exit: str | None = None
+    fault: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

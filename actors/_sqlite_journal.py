@@ -20,6 +20,7 @@ from actors._config import RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import JournalError
 from actors._journal import DEAD, DONE, PENDING, AgentRow, Journal, JournalStats, LetterRow
+from actors._seal import Sealer, SealError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
@@ -42,13 +43,6 @@ CREATE TABLE IF NOT EXISTS effects (agent TEXT NOT NULL, k TEXT NOT NULL,
 """
 
 
-def _pack(env: Envelope) -> bytes:
-    return pickle.dumps(env, protocol=5)
-
-
-def _unpack(blob: bytes) -> Envelope:
-    env: Envelope = pickle.loads(blob)
-    return env
 
 
 class SqliteJournal:
@@ -63,7 +57,8 @@ class SqliteJournal:
     """
 
     def __init__(self, path: str, *, synchronous: str = "FULL", dedupe_window: int = 100_000,
-                 dedupe_age_s: float = 86_400.0, dead_letters_max: int = 100_000) -> None:
+                 dedupe_age_s: float = 86_400.0, dead_letters_max: int = 100_000,
+                 sealer: Sealer | None = None) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.synchronous = synchronous.upper()
         if self.synchronous not in ("FULL", "NORMAL"):
@@ -73,6 +68,33 @@ class SqliteJournal:
         self._age = dedupe_age_s
         self._dead_max = dead_letters_max
         self._db: sqlite3.Connection | None = None
+        self._sealer = sealer
+
+    # Every blob (payloads, replies, specs, snapshots, effects) is sealed on its way in.
+
+    def _w(self, blob: bytes | None) -> bytes | None:
+        if blob is None or self._sealer is None:
+            return blob
+        return self._sealer.seal(blob)
+
+    def _r(self, blob: bytes | None) -> bytes | None:
+        if blob is None or self._sealer is None:
+            return None if blob is None else bytes(blob)
+        try:
+            return self._sealer.open(bytes(blob))
+        except SealError as exc:
+            raise JournalError(self.path, str(exc)) from None
+
+    def _pack(self, env: Envelope) -> bytes:
+        sealed = self._w(pickle.dumps(env, protocol=5))
+        assert sealed is not None
+        return sealed
+
+    def _unpack(self, blob: bytes) -> Envelope:
+        raw = self._r(blob)
+        assert raw is not None
+        env: Envelope = pickle.loads(raw)
+        return env
 
     # -- plumbing --------------------------------------------------------------------
 
@@ -127,7 +149,7 @@ class SqliteJournal:
             tx.executemany(
                 "INSERT OR REPLACE INTO messages (recipient, dkey, env, state, at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(e.recipient or "", e.dedupe_key, _pack(e), PENDING, now) for e in envs])
+                [(e.recipient or "", e.dedupe_key, self._pack(e), PENDING, now) for e in envs])
 
     def finish(self, done: list[tuple[Envelope, bytes | None]],
                snapshot: tuple[str, bytes] | None = None) -> None:
@@ -136,20 +158,21 @@ class SqliteJournal:
             tx.executemany(
                 "UPDATE messages SET state=?, reply=?, env=NULL, at=? "
                 "WHERE recipient=? AND dkey=?",
-                [(DONE, reply, now, e.recipient or "", e.dedupe_key) for e, reply in done])
+                [(DONE, self._w(reply), now, e.recipient or "", e.dedupe_key)
+                 for e, reply in done])
             if snapshot is not None:
                 tx.execute("UPDATE agents SET snapshot=? WHERE name=?",
-                           (snapshot[1], snapshot[0]))
+                           (self._w(snapshot[1]), snapshot[0]))
 
     def find(self, recipient: str, key: str) -> tuple[str, bytes | None] | None:
         row = self.db.execute("SELECT state, reply FROM messages WHERE recipient=? AND "
                               "dkey=?", (recipient, key)).fetchone()
-        return None if row is None else (str(row[0]), row[1])
+        return None if row is None else (str(row[0]), self._r(row[1]))
 
     def pending(self) -> list[Envelope]:
         rows = self.db.execute("SELECT env FROM messages WHERE state=? ORDER BY seq",
                                (PENDING,)).fetchall()
-        return [_unpack(r[0]) for r in rows]
+        return [self._unpack(r[0]) for r in rows]
 
     def forget(self, envs: list[Envelope]) -> None:
         with self._tx() as tx:
@@ -165,7 +188,7 @@ class SqliteJournal:
                        "VALUES (?, ?, NULL, ?, ?)",
                        (env.recipient or "", env.dedupe_key, DEAD, letter.at))
             tx.execute("INSERT INTO dead (id, env, reason, error, at) VALUES (?,?,?,?,?)",
-                       (env.id, _pack(env), letter.reason, letter.error, letter.at))
+                       (env.id, self._pack(env), letter.reason, letter.error, letter.at))
             over = tx.execute("SELECT COUNT(*) FROM dead").fetchone()[0] - self._dead_max
             if over > 0:
                 tx.execute("DELETE FROM dead WHERE seq IN (SELECT seq FROM dead ORDER BY seq "
@@ -182,7 +205,7 @@ class SqliteJournal:
                                    "dead ORDER BY seq DESC LIMIT ?) ORDER BY seq",
                                    (limit,)).fetchall()
             rows = [r[1:] for r in rows]
-        return [LetterRow(envelope=_unpack(r[0]), reason=r[1], error=r[2], at=r[3])
+        return [LetterRow(envelope=self._unpack(r[0]), reason=r[1], error=r[2], at=r[3])
                 for r in rows]
 
     def remove_dead(self, ids: list[str] | None) -> int:
@@ -202,7 +225,8 @@ class SqliteJournal:
     def put_agent(self, row: AgentRow) -> None:
         with self._tx() as tx:
             tx.execute("INSERT OR REPLACE INTO agents VALUES (?, ?, ?, ?, ?)",
-                       (row.name, row.order, row.spec, row.restarts, row.snapshot))
+                       (row.name, row.order, self._w(row.spec), row.restarts,
+                        self._w(row.snapshot)))
 
     def update_agent(self, name: str, *, restarts: int | None = None,
                      snapshot: bytes | None = None) -> None:
@@ -210,7 +234,8 @@ class SqliteJournal:
             if restarts is not None:
                 tx.execute("UPDATE agents SET restarts=? WHERE name=?", (restarts, name))
             if snapshot is not None:
-                tx.execute("UPDATE agents SET snapshot=? WHERE name=?", (snapshot, name))
+                tx.execute("UPDATE agents SET snapshot=? WHERE name=?",
+                           (self._w(snapshot), name))
 
     def drop_agent(self, name: str) -> None:
         with self._tx() as tx:
@@ -220,7 +245,8 @@ class SqliteJournal:
     def agents(self) -> list[AgentRow]:
         rows = self.db.execute("SELECT name, ord, spec, restarts, snapshot FROM agents "
                                "ORDER BY ord").fetchall()
-        return [AgentRow(name=r[0], order=r[1], spec=r[2], restarts=r[3], snapshot=r[4])
+        return [AgentRow(name=r[0], order=r[1], spec=self._r(r[2]) or b"", restarts=r[3],
+                         snapshot=self._r(r[4]))
                 for r in rows]
 
     def put_sub(self, name: str, topic: str) -> None:
@@ -238,12 +264,12 @@ class SqliteJournal:
     def effect_get(self, agent: str, key: str) -> bytes | None:
         row = self.db.execute("SELECT result FROM effects WHERE agent=? AND k=?",
                               (agent, key)).fetchone()
-        return None if row is None else bytes(row[0])
+        return None if row is None else self._r(row[0])
 
     def effect_put(self, agent: str, key: str, result: bytes) -> None:
         with self._tx() as tx:
             tx.execute("INSERT OR REPLACE INTO effects VALUES (?, ?, ?, ?)",
-                       (agent, key, result, time.time()))
+                       (agent, key, self._w(result), time.time()))
 
     # -- upkeep --------------------------------------------------------------------------
 
@@ -275,11 +301,13 @@ class SqliteJournal:
             synchronous=self.synchronous)
 
 
-def open_journal(config: RuntimeConfig) -> Journal | None:
-    """The journal the config asks for (None: the supervisor keeps it in memory)."""
+def open_journal(config: RuntimeConfig, key: bytes | None = None) -> Journal | None:
+    """The journal the config asks for (None: the supervisor keeps it in memory), sealed
+    with ``key`` (the system key) when one is given."""
     if not config.journal.enabled:
         return None
     jc = config.journal
     return SqliteJournal(jc.path(config.namespace), synchronous=jc.synchronous,
                          dedupe_window=jc.dedupe_window, dedupe_age_s=jc.dedupe_age_s,
-                         dead_letters_max=jc.dead_letters_max)
+                         dead_letters_max=jc.dead_letters_max,
+                         sealer=None if key is None else Sealer(key))

@@ -207,7 +207,8 @@ class SupervisionPart(CoreState):
         failures = 0
         while True:
             try:
-                return await self.backend.create(rec.spec, rec.snapshot)
+                return await self.backend.create(rec.spec, rec.snapshot,
+                                                 self._token(rec.name))
             except Exception as exc:
                 # The new incarnation died too (killed while starting, a node lost): that
                 # is one more failure, retried after a pause while the intensity allows.

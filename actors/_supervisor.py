@@ -1,66 +1,63 @@
-"""The supervisor's logic: registry, admission and routing; assembled from its parts.
+"""The supervisor: its public calls (lifecycle, routing, effects, status), assembled from
+one part per job — admission (``_admission.py``), dispatch, supervision, dead letters,
+events and recovery.
 
 Plain asyncio, no Ray: it reaches agents through an :class:`AgentBackend` (Ray actors in a
 real system, in-process hosts in tests). All state lives on one event loop, so there are no
-locks; every ``await`` is a point where other calls may run.
-
-A message is *accepted* once it is journaled (``send`` returns then); it is de-duplicated
-on ``(recipient, dedupe_key)``: a copy of a message still queued joins it (an ask gets the
-same reply), a copy of one already handled is not run again (an ask gets the recorded
-reply), within the journal's dedupe window.
+locks; every ``await`` is a point where other calls may run. A message is *accepted* once
+it is journaled (``send`` returns then). Every call is screened first (``_screen.py``):
+malformed envelopes and senders that cannot prove their name are refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
+import secrets
 import time
 from collections import deque
 from typing import Any
 
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Tracer
 
 from actors import _telemetry as tm
+from actors._admission import AdmissionPart
 from actors._config import RuntimeConfig
+from actors._credentials import agent_token, proves
 from actors._deadletters import DeadLetterPart
 from actors._dispatch import DispatchPart
-from actors._envelope import Envelope, dumps
+from actors._envelope import Envelope
 from actors._errors import (
     AgentExistsError,
-    AgentFailedError,
-    AgentNotFoundError,
-    AgentUnavailableError,
     AskTimeoutError,
     ConfigError,
-    HandlerError,
-    MailboxFullError,
+    ForgedSenderError,
+    MessageError,
     PayloadTypeError,
     RaygentError,
-    UnknownRecipientError,
 )
 from actors._events import EventsPart
-from actors._faults import crash_point
-from actors._journal import DEAD, DONE, AgentRow, Journal, MemoryJournal
+from actors._journal import AgentRow, Journal, MemoryJournal
 from actors._mailbox import FAILED, RUNNING, STOPPED, AgentRecord, Pending
 from actors._metrics import Metrics, NullMetrics
 from actors._recovery import RecoveryPart, pack_spec
+from actors._screen import screen, seconds
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, SystemStatus
 from actors._supervision import SupervisionPart
 from actors._supervisor_base import AgentBackend
 
-_NONE = dumps(None)
 
-
-class SupervisorCore(DispatchPart, SupervisionPart, DeadLetterPart, EventsPart,
-                     RecoveryPart):
+class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPart,
+                     EventsPart, RecoveryPart):
     """One system's supervisor. Every agent-to-agent message passes through it."""
 
     def __init__(self, config: RuntimeConfig, backend: AgentBackend,
                  journal: Journal | None = None, tracer: Tracer | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, key: bytes | None = None) -> None:
         self.config = config
+        # Signs each agent's name (actors/_credentials.py); random when no file holds it.
+        self._key = key or secrets.token_bytes(32)
         self.metrics = metrics or NullMetrics()
         self._tracer = tracer or tm.tracer()
         self._traced = tracer is not None and config.tracing.exporter != "none"
@@ -125,7 +122,7 @@ class SupervisorCore(DispatchPart, SupervisionPart, DeadLetterPart, EventsPart,
         self._agents[spec.name] = rec
         self.journal.put_agent(AgentRow(name=spec.name, order=rec.order, spec=rec.spec_blob))
         try:
-            rec.ref, rec.info = await self.backend.create(spec, None)
+            rec.ref, rec.info = await self.backend.create(spec, None, self._token(spec.name))
         except BaseException as exc:
             # Mail queued while it was starting must not vanish with it.
             rec.state = FAILED
@@ -175,189 +172,49 @@ class SupervisorCore(DispatchPart, SupervisionPart, DeadLetterPart, EventsPart,
         await self._restart_one(rec, "manual restart", graceful=prior == RUNNING)
         return self._status_of(rec)
 
-    # -- admission -----------------------------------------------------------------------
-
-    def _get(self, name: str) -> AgentRecord:
-        rec = self._agents.get(name)
-        if rec is None:
-            raise AgentNotFoundError(name)
-        return rec
-
-    def _target(self, env: Envelope) -> AgentRecord:
-        name = env.recipient or ""
-        rec = self._agents.get(name)
-        if rec is None or rec.state == STOPPED:
-            raise UnknownRecipientError(name, tuple(sorted(self._agents)))
-        if env.kind not in rec.spec.accepted:
-            raise PayloadTypeError(name, env.kind, rec.spec.accepted)
-        if rec.state == FAILED:
-            raise AgentFailedError(name, rec.last_error or "failed")
-        if self._closing:
-            raise AgentUnavailableError(name, "the system is shutting down")
-        return rec
-
-    def _known(self, env: Envelope) -> Pending | tuple[str, bytes | None] | None:
-        """A live copy of the message, or the journal's record of an ended one."""
-        key = (env.recipient or "", env.dedupe_key)
-        live = self._keys.get(key)
-        if live is not None:
-            return live
-        found = self.journal.find(*key)
-        if found is not None and found[0] in (DONE, DEAD):
-            return found
-        return None
-
-    def _enqueue_now(self, rec: AgentRecord, items: list[Pending]) -> None:
-        for item in items:
-            self._keys[item.key] = item
-            rec.mailbox.append(item)
-        self._routed += len(items)
-        rec.routed += len(items)
-        rec.wake.set()
-
-    async def _wait_room(self, rec: AgentRecord, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
-        async with rec.room:
-            while not rec.has_room():
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise MailboxFullError(rec.name, rec.spec.mailbox.capacity)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(rec.room.wait(), left)
-            if rec.state in (FAILED, STOPPED):
-                raise AgentFailedError(rec.name, rec.last_error or rec.state)
-
-    async def _admit(self, envs: list[Envelope], wait_s: float | None, *, ask: bool
-                     ) -> list[Any]:
-        """Check, de-duplicate, journal (one commit) and queue ``envs``.
-
-        Returns, per envelope: a :class:`Pending` (new or joined), a recorded reply
-        (``bytes``), its id (``str``, for a copy of a send already accepted) or the error.
-        """
-        loop = asyncio.get_running_loop()
-        out: list[Any] = []
-        fresh: dict[str, list[Pending]] = {}
-        blocked: list[tuple[int, AgentRecord, Pending]] = []
-        for env in envs:
-            try:
-                rec = self._target(env)
-            except RaygentError as exc:
-                out.append(exc)
-                continue
-            known = self._known(env)
-            if isinstance(known, Pending):
-                out.append(known)
-                continue
-            if known is not None:
-                state, reply = known
-                if not ask:
-                    out.append(env.id)
-                elif state == DEAD:
-                    out.append(HandlerError(rec.name, env.kind, "DeadLetter",
-                                            "this message was dead-lettered earlier: see "
-                                            "`raygent dlq list`"))
-                else:
-                    out.append(reply if reply is not None else _NONE)
-                continue
-            item = Pending(env, None if env.ttl_s is None else loop.time() + env.ttl_s)
-            queued = len(fresh.get(rec.name, ())) + len(rec.mailbox)
-            if queued >= rec.spec.mailbox.capacity:
-                if rec.spec.mailbox.policy == "reject" or not wait_s:
-                    out.append(MailboxFullError(rec.name, rec.spec.mailbox.capacity))
-                    continue
-                blocked.append((len(out), rec, item))
-            else:
-                fresh.setdefault(rec.name, []).append(item)
-                self._keys[item.key] = item  # a second copy in this same call joins it
-            out.append(item)
-        crash_point(self.config.fault_file, "accepted")
-        new = [p for items in fresh.values() for p in items]
-        try:
-            self.journal.accept([p.env for p in new])
-        except RaygentError:
-            for p in new:
-                self._keys.pop(p.key, None)
-            raise
-        crash_point(self.config.fault_file, "journaled")
-        for name, items in fresh.items():
-            self._enqueue_now(self._agents[name], items)
-        for slot, rec, item in blocked:
-            try:
-                await self._wait_room(rec, loop.time() + (wait_s or 0.0))
-                self.journal.accept([item.env])
-                self._enqueue_now(rec, [item])
-            except RaygentError as exc:
-                out[slot] = exc
-        return out
-
-    def _route(self, envs: list[Envelope]) -> tuple[list[Envelope], list[Span]]:
-        """Open one ``route`` span per recipient and sender context, continuing its trace.
-
-        A batch of envelopes from one sender span (``ask_many``, a publish) shares one
-        route span, so tracing costs per call, not per message; a single send gets its own.
-        """
-        if not self._traced:
-            return envs, []
-        groups: dict[tuple[str, str], tuple[Span, dict[str, str]]] = {}
-        counts: dict[tuple[str, str], int] = {}
-        out: list[Envelope] = []
-        for env in envs:
-            name = env.recipient or ""
-            key = (name, env.trace.get("traceparent", ""))
-            group = groups.get(key)
-            if group is None:
-                rec = self._agents.get(name)
-                span = self._tracer.start_span(
-                    tm.span_route(name), context=tm.extract(env.trace),
-                    kind=SpanKind.INTERNAL, attributes={
-                        tm.MSG_SYSTEM: tm.SYSTEM, tm.MSG_OPERATION: "receive",
-                        tm.MSG_DESTINATION: name, tm.MSG_ID: env.id, tm.KIND: env.kind,
-                        tm.SENDER: env.sender,
-                        tm.MAILBOX_DEPTH: len(rec.mailbox) if rec else 0})
-                group = groups[key] = (span, tm.inject(span))
-            counts[key] = counts.get(key, 0) + 1
-            out.append(env.evolve(trace=group[1]))
-        for key, (span, _) in groups.items():
-            if counts[key] > 1:
-                span.set_attribute(tm.MSG_BATCH_COUNT, counts[key])
-        return out, [span for span, _ in groups.values()]
-
-    @staticmethod
-    def _end_spans(spans: list[Span], results: list[Any]) -> None:
-        errors = [str(r) for r in results if isinstance(r, RaygentError)]
-        for span in spans:
-            for err in errors[:10]:
-                span.add_event("raygent.rejected", {"error": err})
-            span.end()
-
     # -- routing -------------------------------------------------------------------------
 
-    async def submit(self, envs: list[Envelope], timeout_s: float | None = None
-                     ) -> list[str | RaygentError]:
+    def _token(self, name: str) -> str:
+        return agent_token(self._key, name)
+
+    def _screen(self, envs: Any, token: Any) -> list[Envelope]:
+        return screen(envs, token, self._key, self.config.max_message_bytes)
+
+    async def submit(self, envs: list[Envelope], timeout_s: float | None = None,
+                     token: str | None = None) -> list[str | RaygentError]:
         """Queue envelopes for their recipients; return each one's id or its error.
 
         Returns once they are journaled. ``timeout_s`` is how long to wait for room under
-        the ``block`` mailbox policy.
+        the ``block`` mailbox policy; ``token`` proves an agent sender's name.
+
+        Raises:
+            MessageError: A malformed envelope (nothing of the call is queued).
+            ForgedSenderError: A sender the token does not prove.
         """
+        envs = self._screen(envs, token)
+        timeout_s = seconds(timeout_s, "timeout_s")
         routed, spans = self._route(envs)
         results = await self._admit(routed, timeout_s, ask=False)
         self._end_spans(spans, results)
         return [r.env.id if isinstance(r, Pending) else r for r in results]
 
-    async def ask(self, env: Envelope, timeout_s: float | None = None) -> Any:
+    async def ask(self, env: Envelope, timeout_s: float | None = None,
+                  token: str | None = None) -> Any:
         """Queue a request and wait for its reply (bytes); errors come back as values."""
-        (result,) = await self.ask_many([env], timeout_s)
+        (result,) = await self.ask_many([env], timeout_s, token)
         return result
 
-    async def ask_many(self, envs: list[Envelope], timeout_s: float | None = None
-                       ) -> list[Any]:
+    async def ask_many(self, envs: list[Envelope], timeout_s: float | None = None,
+                       token: str | None = None) -> list[Any]:
         """Queue many requests; return each reply (pickled bytes) or the error for it.
 
         One deadline covers queueing, waiting for room and the reply, measured on the
         supervisor's monotonic clock from when the call arrived.
         """
+        envs = self._screen(envs, token)
         loop = asyncio.get_running_loop()
-        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
+        timeout = seconds(timeout_s, "timeout_s")
+        timeout = self.config.ask_timeout_s if timeout is None else timeout
         deadline = loop.time() + timeout
         envs = [e if e.expects_reply and e.ttl_s is not None else
                 e.evolve(expects_reply=True, ttl_s=timeout if e.ttl_s is None else e.ttl_s)
@@ -387,7 +244,7 @@ class SupervisorCore(DispatchPart, SupervisionPart, DeadLetterPart, EventsPart,
                 out.append(AskTimeoutError(env.recipient or "", env.kind, timeout))
         return out
 
-    async def publish(self, env: Envelope) -> int:
+    async def publish(self, env: Envelope, token: str | None = None) -> int:
         """Queue one copy per subscriber of ``env.topic``; return how many were queued.
 
         A copy that cannot be queued (full or failed subscriber) is dead-lettered, never
@@ -397,6 +254,7 @@ class SupervisorCore(DispatchPart, SupervisionPart, DeadLetterPart, EventsPart,
         Raises:
             PayloadTypeError: If a subscriber has no handler for the kind (nothing queued).
         """
+        (env,) = self._screen([env], token)
         subs = list(self._topics.get(env.topic or "", ()))
         for name in subs:
             rec = self._agents[name]
@@ -433,11 +291,26 @@ class SupervisorCore(DispatchPart, SupervisionPart, DeadLetterPart, EventsPart,
 
     # -- effects -------------------------------------------------------------------------
 
-    async def effect_get(self, agent: str, key: str) -> bytes | None:
+    def _own(self, agent: Any, key: Any, token: Any) -> None:
+        """Only an agent itself reads and writes its effect records."""
+        if not isinstance(agent, str) or not proves(self._key, agent, token):
+            raise ForgedSenderError(str(agent)[:100])
+        if not isinstance(key, str) or not 0 < len(key) <= 2048:
+            raise MessageError("an effect key must be a non-empty string of at most 2048 "
+                               "characters")
+
+    async def effect_get(self, agent: str, key: str, token: str | None = None
+                         ) -> bytes | None:
         """The recorded result of an agent's effect, if it ran (``ctx.effect``)."""
+        self._own(agent, key, token)
         return self.journal.effect_get(agent, key)
 
-    async def effect_put(self, agent: str, key: str, result: bytes) -> None:
+    async def effect_put(self, agent: str, key: str, result: bytes,
+                         token: str | None = None) -> None:
+        self._own(agent, key, token)
+        if not isinstance(result, bytes) or len(result) > self.config.max_message_bytes:
+            raise MessageError("an effect's recorded result must be bytes within "
+                               "max_message_bytes")
         self.journal.effect_put(agent, key, result)
 
     # -- status --------------------------------------------------------------------------

@@ -30,9 +30,10 @@ log = logging.getLogger("raygent.supervisor")
 class AgentBackend(Protocol):
     """How the supervisor creates and reaches agents (Ray actors, or in-process hosts)."""
 
-    async def create(self, spec: AgentSpec, snapshot: bytes | None
+    async def create(self, spec: AgentSpec, snapshot: bytes | None, token: str
                      ) -> tuple[Any, dict[str, Any]]:
-        """Start an agent (restored from ``snapshot``); return its handle and facts.
+        """Start an agent (restored from ``snapshot``, proving its name with ``token``);
+        return its handle and facts.
 
         Raises:
             AgentExistsError: If something else holds the name.

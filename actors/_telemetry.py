@@ -14,6 +14,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
+from actors._secrets import redact
+
 TRACER_NAME = "raygent"
 SYSTEM = "raygent"
 
@@ -125,16 +127,28 @@ def extract(carrier: dict[str, str] | None) -> Context | None:
     return propagate.extract(carrier)
 
 
-def mark_error(span: Span, exc: BaseException | None, description: str) -> None:
-    """Record a failure on a span: the exception (if any) and status ERROR."""
+def mark_error(span: Span, exc: BaseException | None, description: str, *,
+               capture: bool = False) -> None:
+    """Mark a span failed (status ERROR) and record the exception's type.
+
+    Error text can quote what a handler was given, so it follows the same switch as
+    payloads (``TracingConfig.record_payloads``): with ``capture`` off a span gets the
+    exception type and the description's first word only; with it on, the texts, with
+    every known secret scrubbed. Stack traces are never recorded.
+    """
+    kind = type(exc).__name__ if exc is not None else description.split(":", 1)[0][:80]
+    attrs = {"exception.type": kind}
+    if capture and exc is not None:
+        attrs["exception.message"] = redact(str(exc))
     if exc is not None:
-        span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, description))
+        span.add_event("exception", attrs)
+    span.set_status(Status(StatusCode.ERROR, redact(description) if capture else kind))
 
 
 def payload_text(payload: Any, limit: int) -> str:
-    """The payload as text, truncated, for spans when payload recording is on."""
-    text = repr(payload)
+    """The payload as text, truncated and with known secrets scrubbed (for spans when
+    payload recording is on, and for tools that list dead letters)."""
+    text = redact(repr(payload))
     return text if len(text) <= limit else text[:limit] + "…"
 
 

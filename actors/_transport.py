@@ -69,18 +69,19 @@ def reply_value(value: Any) -> Any:
 
 
 class Transport(Protocol):
-    """Outbound side of an agent: what ``send``/``ask``/``publish`` call."""
+    """Outbound side of an agent: what ``send``/``ask``/``publish`` call.
+
+    The sender is the transport's own agent: an agent cannot send as another.
+    """
 
     async def send(
-        self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None,
+        self, recipient: str, payload: Any, *, timeout_s: float | None,
         deadline_s: float | None, idempotency_key: str | None,
     ) -> str: ...
 
-    async def ask(
-        self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None
-    ) -> Any: ...
+    async def ask(self, recipient: str, payload: Any, *, timeout_s: float | None) -> Any: ...
 
-    async def publish(self, sender: str, topic: str, payload: Any) -> int: ...
+    async def publish(self, topic: str, payload: Any) -> int: ...
 
 
 Call = Callable[..., Awaitable[Any]]
@@ -94,51 +95,52 @@ class SupervisorTransport:
     It is also the agent's effect store (``ctx.effect``).
     """
 
-    def __init__(self, call: Call, *, max_bytes: int, ask_timeout_s: float,
-                 tracer: Tracer | None = None) -> None:
+    def __init__(self, call: Call, *, sender: str, token: str | None, max_bytes: int,
+                 ask_timeout_s: float, tracer: Tracer | None = None) -> None:
         self._call = call
+        self.sender = sender
+        self._token = token  # proves ``sender`` to the supervisor (actors/_credentials.py)
         self._max_bytes = max_bytes
         self._ask_timeout_s = ask_timeout_s
         self._tracer = tracer or tm.tracer()
 
-    async def _emit(self, span_name: str, kind: SpanKind, sender: str, destination: str,
+    async def _emit(self, span_name: str, kind: SpanKind, destination: str,
                     method: str, extra: tuple[Any, ...], **fields: Any) -> Any:
         with self._tracer.start_as_current_span(
-            span_name, kind=kind, attributes=tm.send_attributes(destination, sender),
+            span_name, kind=kind, attributes=tm.send_attributes(destination, self.sender),
         ) as span:
-            env = make_envelope(sender=sender, max_bytes=self._max_bytes,
+            env = make_envelope(sender=self.sender, max_bytes=self._max_bytes,
                                 trace=tm.inject(span), **fields)
             span.set_attribute(tm.MSG_ID, env.id)
             span.set_attribute(tm.KIND, env.kind)
             arg: Any = [env] if method == "submit" else env
-            return await self._call(method, arg, *extra)
+            return await self._call(method, arg, *extra, self._token)
 
     async def send(
-        self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None = None,
+        self, recipient: str, payload: Any, *, timeout_s: float | None = None,
         deadline_s: float | None = None, idempotency_key: str | None = None,
     ) -> str:
         (outcome,) = await self._emit(
-            tm.span_send(recipient), SpanKind.PRODUCER, sender, recipient, "submit",
+            tm.span_send(recipient), SpanKind.PRODUCER, recipient, "submit",
             (timeout_s,), recipient=recipient, payload=payload, ttl_s=deadline_s,
             idempotency_key=idempotency_key)
         return str(reply_value(outcome))
 
-    async def ask(
-        self, sender: str, recipient: str, payload: Any, *, timeout_s: float | None = None
-    ) -> Any:
+    async def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None
+                  ) -> Any:
         timeout = self._ask_timeout_s if timeout_s is None else timeout_s
         outcome = await self._emit(
-            tm.span_ask(recipient), SpanKind.CLIENT, sender, recipient, "ask", (timeout,),
+            tm.span_ask(recipient), SpanKind.CLIENT, recipient, "ask", (timeout,),
             recipient=recipient, payload=payload, ttl_s=timeout, expects_reply=True)
         return reply_value(outcome)
 
-    async def publish(self, sender: str, topic: str, payload: Any) -> int:
-        return int(await self._emit(tm.span_publish(topic), SpanKind.PRODUCER, sender, topic,
+    async def publish(self, topic: str, payload: Any) -> int:
+        return int(await self._emit(tm.span_publish(topic), SpanKind.PRODUCER, topic,
                                     "publish", (), topic=topic, payload=payload))
 
     async def effect_get(self, agent: str, key: str) -> bytes | None:
-        found: bytes | None = await self._call("effect_get", agent, key)
+        found: bytes | None = await self._call("effect_get", agent, key, self._token)
         return found
 
     async def effect_put(self, agent: str, key: str, result: bytes) -> None:
-        await self._call("effect_put", agent, key, result)
+        await self._call("effect_put", agent, key, result, self._token)

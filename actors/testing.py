@@ -29,6 +29,7 @@ from actors._config import RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import AgentUnavailableError
 from actors._host import AgentHost
+from actors._seal import Sealer
 from actors._spec import AgentSpec, BatchResult
 from actors._sqlite_journal import SqliteJournal
 from actors._supervisor import SupervisorCore
@@ -80,9 +81,10 @@ class LocalBackend:
         self.supervisor = core
         self._up.set()
 
-    async def create(self, spec: AgentSpec, snapshot: bytes | None
+    async def create(self, spec: AgentSpec, snapshot: bytes | None, token: str
                      ) -> tuple[Any, dict[str, Any]]:
-        transport = SupervisorTransport(self._call, max_bytes=self._max_bytes,
+        transport = SupervisorTransport(self._call, sender=spec.name, token=token,
+                                        max_bytes=self._max_bytes,
                                         ask_timeout_s=self._ask_timeout_s)
         host = AgentHost(spec, transport)
         await host.start(snapshot)
@@ -146,15 +148,19 @@ class LocalSystem:
                                     ask_timeout_s=config.ask_timeout_s)
         self.core: SupervisorCore | None = None
         self.crashes = 0
+        # One key for the system's life, as the key file gives the Ray supervisor: the
+        # agents a new supervisor re-adopts still prove their names with it.
+        self._key = secrets.token_bytes(32)
 
     def _journal(self) -> SqliteJournal:
         jc = self.config.journal
         return SqliteJournal(self.journal_path, synchronous=jc.synchronous,
                              dedupe_window=jc.dedupe_window, dedupe_age_s=jc.dedupe_age_s,
-                             dead_letters_max=jc.dead_letters_max)
+                             dead_letters_max=jc.dead_letters_max, sealer=Sealer(self._key))
 
     async def start(self) -> SupervisorCore:
-        core = SupervisorCore(self.config, self.backend, journal=self._journal())
+        core = SupervisorCore(self.config, self.backend, journal=self._journal(),
+                              key=self._key)
         self.backend.reconnect(core)
         await core.start()
         self.core = core

@@ -53,10 +53,18 @@ def memory_config_from(values: Mapping[str, Any]) -> MemoryConfig:
 class MemoryAgent(Agent):
     """The shared memory of a system. ``config`` holds :class:`MemoryConfig` fields."""
 
+    # What other processes may call directly (``MemoryClient``); nothing else is reachable.
+    services = ("search", "add", "upsert", "delete", "get", "count", "stats", "ingest",
+                "flush", "settings")
+
     def __init__(self, name: str, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, config)
         self._config = memory_config_from(self.config)
         self.service: MemoryService | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The config it was spawned with (a launcher decides from it whether to reuse it)."""
+        return dict(self.config)
 
     def _svc(self) -> MemoryService:
         if self.service is None:

@@ -26,15 +26,34 @@ def _memory_config(spec: ScenarioSpec) -> dict[str, Any]:
 
 
 def start_memory(runtime: Runtime, spec: ScenarioSpec, *, console: Console) -> int:
-    """Spawn the memory agent and ingest the spec's documents; return the record count."""
+    """Start (or reuse) the memory agent and ingest the spec's documents; return the
+    record count.
+
+    A memory agent already running with the same config is reused: other scenarios may be
+    using it, so it is never stopped from here.
+
+    Raises:
+        ConfigError: A memory agent runs with another config (it is left alone).
+    """
     from memory._agent import MemoryAgent
 
-    runtime_names = {a.name for a in runtime.status().agents}
-    if "memory" in runtime_names:
-        runtime.stop_agent("memory")
-    resources = (spec.memory or {}).get("resources")
-    runtime.spawn(MemoryAgent, name="memory", config=_memory_config(spec),
-                  **({"resources": resources} if resources is not None else {}))
+    wanted = _memory_config(spec)
+    running = {a.name: a for a in runtime.status().agents}.get("memory")
+    if running is not None and running.state == "running":
+        current = runtime.memory.call("settings")
+        if current != wanted:
+            raise ConfigError(
+                f"a memory agent already runs in namespace {runtime.config.namespace!r} with "
+                f"another config ({current}); it may serve other scenarios, so it is left "
+                "alone: run this scenario in another namespace (--namespace), or stop that "
+                "memory agent first", field=f"{spec.source}: memory")
+        console.print("reusing the running memory agent (same config)")
+    else:
+        if running is not None:
+            runtime.stop_agent("memory")  # failed or stopping: nobody is served by it
+        resources = (spec.memory or {}).get("resources")
+        runtime.spawn(MemoryAgent, name="memory", config=wanted,
+                      **({"resources": resources} if resources is not None else {}))
     ingest = dict((spec.memory or {}).get("ingest") or {})
     paths = ingest.pop("paths", [])
     if isinstance(paths, str):

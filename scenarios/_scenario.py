@@ -48,13 +48,16 @@ class Scenario:
         return dict(self.spec.runtime) if self.spec is not None else {}
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> Scenario:
-        """Load and validate a YAML/TOML scenario spec.
+    def from_file(cls, path: str | os.PathLike[str], *, trusted: tuple[str, ...] = ()
+                  ) -> Scenario:
+        """Load and validate a YAML/TOML scenario spec (``trusted``: module prefixes its
+        classes and driver may come from, beyond scenarios/actors/memory).
 
         Raises:
             ConfigError: Naming the file and the bad field.
+            UntrustedModuleError: It names code outside the allowed modules.
         """
-        return cls.from_spec(load_spec(path))
+        return cls.from_spec(load_spec(path, trusted=trusted))
 
     @classmethod
     def from_spec(cls, spec: ScenarioSpec) -> Scenario:

@@ -30,6 +30,12 @@ A spec looks like this (every key but ``name``, ``agents`` and ``driver`` is opt
 
 ``builtin:NAME`` paths point into the shared ``scenarios/data``; other relative paths are
 relative to the spec file (a built-in scenario keeps its data in its own package).
+
+A spec names code to run, so it is only as trustworthy as its author: classes and drivers
+resolve only from allowed module prefixes — ``scenarios``, ``actors``, ``memory``, plus
+those listed in ``RAYGENT_TRUSTED_MODULES`` (comma-separated) or passed as ``trusted``
+(``raygent run --trust PREFIX``). Files over 1 MB and YAML anchors/aliases (the "billion
+laughs" bomb) are refused before anything is built.
 """
 
 from __future__ import annotations
@@ -45,9 +51,20 @@ from typing import Any
 
 import yaml
 
-from actors import Agent, ConfigError, MailboxConfig, Resources, RestartPolicy, RuntimeConfig
+from actors import (
+    Agent,
+    ConfigError,
+    MailboxConfig,
+    Resources,
+    RestartPolicy,
+    RuntimeConfig,
+    UntrustedModuleError,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
+TRUSTED_ENV = "RAYGENT_TRUSTED_MODULES"
+DEFAULT_TRUSTED = ("scenarios", "actors", "memory")
+MAX_SPEC_BYTES = 1 << 20
 _TOP_KEYS = {"name", "description", "runtime", "memory", "llm", "agents", "wiring", "driver",
              "input", "check", "count"}
 _AGENT_KEYS = {"name", "class", "config", "resources", "restart", "mailbox", "topics"}
@@ -120,8 +137,25 @@ def _unknown(data: Mapping[str, Any], allowed: set[str], source: str, path: str)
                    f"unknown key; allowed here: {', '.join(sorted(allowed))}")
 
 
-def import_object(ref: str, source: str, path: str) -> Any:
-    """Import ``module:attr`` (or ``module.attr``)."""
+def trusted_modules(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The module prefixes a spec may name: the defaults, the environment's, ``extra``."""
+    env = tuple(p.strip() for p in os.environ.get(TRUSTED_ENV, "").split(",") if p.strip())
+    return tuple(dict.fromkeys([*DEFAULT_TRUSTED, *env, *extra]))
+
+
+def _allowed(module_name: str, trusted: tuple[str, ...]) -> bool:
+    return any(module_name == p or module_name.startswith(p.rstrip(".") + ".")
+               for p in trusted)
+
+
+def import_object(ref: str, source: str, path: str,
+                  trusted: tuple[str, ...] = DEFAULT_TRUSTED) -> Any:
+    """Import ``module:attr`` (or ``module.attr``) from a trusted module.
+
+    Raises:
+        ConfigError: The reference is malformed or does not import.
+        UntrustedModuleError: The module is outside ``trusted`` (nothing is imported).
+    """
     if not isinstance(ref, str) or not ref.strip():
         raise _err(source, path, "must be a 'module:Name' string")
     module_name, sep, attr = ref.partition(":")
@@ -129,6 +163,8 @@ def import_object(ref: str, source: str, path: str) -> Any:
         module_name, _, attr = ref.rpartition(".")
     if not module_name or not attr:
         raise _err(source, path, f"{ref!r} is not 'module:Name'")
+    if not _allowed(module_name, trusted):
+        raise UntrustedModuleError(f"{source}: {path}: {ref}", trusted)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -156,7 +192,7 @@ def _dataclass_from(cls: type, data: Any, source: str, path: str) -> Any:
         raise _err(source, path, str(exc)) from None
 
 
-def _agent(data: Any, index: int, source: str) -> AgentEntry:
+def _agent(data: Any, index: int, source: str, trusted: tuple[str, ...]) -> AgentEntry:
     path = f"agents[{index}]"
     values = _mapping(data, source, path)
     _unknown(values, _AGENT_KEYS, source, path)
@@ -165,7 +201,7 @@ def _agent(data: Any, index: int, source: str) -> AgentEntry:
         raise _err(source, f"{path}.name", "must be a non-empty string without '/'")
     if "class" not in values:
         raise _err(source, f"{path}.class", "is required ('module:AgentClass')")
-    cls = import_object(values["class"], source, f"{path}.class")
+    cls = import_object(values["class"], source, f"{path}.class", trusted)
     if not (isinstance(cls, type) and issubclass(cls, Agent)):
         raise _err(source, f"{path}.class", f"{values['class']!r} is not an Agent subclass")
     topics = values.get("topics") or []
@@ -183,12 +219,17 @@ def _agent(data: Any, index: int, source: str) -> AgentEntry:
     )
 
 
-def parse_spec(data: Any, *, source: str = "<memory>") -> ScenarioSpec:
+def parse_spec(data: Any, *, source: str = "<memory>",
+               trusted: tuple[str, ...] = ()) -> ScenarioSpec:
     """Validate a spec given as plain data (what YAML or TOML load to).
+
+    ``trusted`` adds module prefixes to the allowed ones (see the module docstring).
 
     Raises:
         ConfigError: Naming the file and the field, e.g. ``my.yaml: agents[1].class``.
+        UntrustedModuleError: A class or driver outside the allowed modules.
     """
+    allowed = trusted_modules(tuple(trusted))
     top = _mapping(data, source, "")
     _unknown(top, _TOP_KEYS, source, "")
     name = top.get("name")
@@ -197,7 +238,7 @@ def parse_spec(data: Any, *, source: str = "<memory>") -> ScenarioSpec:
     raw_agents = top.get("agents")
     if not isinstance(raw_agents, list) or not raw_agents:
         raise _err(source, "agents", "is required: a non-empty list of agents")
-    agents = tuple(_agent(a, i, source) for i, a in enumerate(raw_agents))
+    agents = tuple(_agent(a, i, source, allowed) for i, a in enumerate(raw_agents))
     names = [a.name for a in agents]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -229,7 +270,7 @@ def parse_spec(data: Any, *, source: str = "<memory>") -> ScenarioSpec:
     driver_name = top.get("driver")
     if not isinstance(driver_name, str):
         raise _err(source, "driver", "is required: 'module:function' that feeds the input")
-    driver = import_object(driver_name, source, "driver")
+    driver = import_object(driver_name, source, "driver", allowed)
     if not callable(driver):
         raise _err(source, "driver", f"{driver_name!r} is not callable")
     count = top.get("count", 10)
@@ -253,24 +294,41 @@ def parse_spec(data: Any, *, source: str = "<memory>") -> ScenarioSpec:
     return spec
 
 
-def load_spec(path: str | os.PathLike[str]) -> ScenarioSpec:
+def _safe_yaml(text: str, source: str) -> Any:
+    """YAML without anchors and aliases: an alias bomb expands to gigabytes in memory."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(f"{source}: YAML aliases (*name) are not allowed in a "
+                              "scenario spec: write the value out")
+    return yaml.safe_load(text)
+
+
+def load_spec(path: str | os.PathLike[str], *, trusted: tuple[str, ...] = ()) -> ScenarioSpec:
     """Read and validate a ``.yaml``/``.yml``/``.toml`` scenario file.
 
     Raises:
-        ConfigError: If the file is missing, unreadable, not valid YAML/TOML, or invalid.
+        ConfigError: If the file is missing, too large, unreadable, not UTF-8, not valid
+            YAML/TOML, or invalid.
+        UntrustedModuleError: It names code outside the allowed modules.
     """
     p = Path(path)
     source = str(p)
     if not p.is_file():
         raise ConfigError(f"no scenario file at {source!r}")
-    text = p.read_text(encoding="utf-8")
+    if p.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{source}: use a .yaml, .yml or .toml file")
+    size = p.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise ConfigError(f"{source}: {size} bytes is too large for a scenario spec (limit "
+                          f"{MAX_SPEC_BYTES}); keep data in files the spec names")
     try:
-        if p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"{source}: use a .yaml, .yml or .toml file")
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read it as UTF-8 text ({exc})") from None
+    try:
+        data = tomllib.loads(text) if p.suffix == ".toml" else _safe_yaml(text, source)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{source}: not valid {p.suffix[1:].upper()}: {exc}") from None
-    return parse_spec(data, source=source)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a scenario spec") from None
+    return parse_spec(data, source=source, trusted=trusted)

@@ -279,7 +279,8 @@ def test_backend_from_config_picks_by_kind_and_names_bad_fields(srv):
            "RAYGENT_LLM_MODEL": "env-model"}
     backend = backend_from_config({"kind": "openai"}, environ=env)
     assert isinstance(backend, OpenAIBackend) and backend.model == "env-model"
-    assert backend.config.api_key == "sk-env" and "sk-env" not in repr(backend.config)
+    assert backend.config.api_key is not None
+    assert backend.config.api_key.reveal() == "sk-env" and "sk-env" not in repr(backend.config)
     assert isinstance(backend_from_config({"kind": "extractive", "threshold": 0.5}),
                       ExtractiveBackend)
     cases = [

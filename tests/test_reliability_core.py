@@ -135,7 +135,7 @@ def _spec(cls: type[Agent], name: str, **kw: Any) -> AgentSpec:
 
 
 def _env(recipient: str, payload: Any, **kw: Any) -> Any:
-    return make_envelope(sender="test", recipient=recipient, payload=payload,
+    return make_envelope(sender="driver", recipient=recipient, payload=payload,
                          max_bytes=1 << 20, **kw)
 
 

@@ -27,7 +27,7 @@ PAUSES = st.sampled_from([0.0, 0.003, 0.01, 0.03])
 
 
 def _env(payload: Any, **kw: Any) -> Any:
-    return make_envelope(sender="model", recipient="log", payload=payload,
+    return make_envelope(sender="driver", recipient="log", payload=payload,
                          max_bytes=1 << 20, **kw)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,8 @@ def _bad(change: dict, field: str) -> None:
     ({"name": ""}, "name"),
     ({"agents": []}, "agents"),
     ({"agents": [{"name": "x"}]}, "agents[0].class"),
-    ({"agents": [{"name": "x", "class": "no.such.module:Agent"}]}, "agents[0].class"),
+    ({"agents": [{"name": "x", "class": "scenarios.no_such_module:Agent"}]},
+     "agents[0].class"),
     ({"agents": [{"name": "x", "class": "scenarios.rag_qa:Question"}]}, "agents[0].class"),
     ({"agents": [{"name": "x", "class": "scenarios.echo:EchoAgent", "colour": 1}]},
      "agents[0].colour"),
@@ -176,3 +178,27 @@ def test_chat_answers_one_question_after_another_against_a_running_system(rag):
     assert result.exit_code == 0, result.output
     assert "over the limit" in result.output and "42.195" in result.output
     assert runtime.status().agent("retriever").state == "running"
+
+
+def test_a_running_memory_agent_is_reused_when_its_config_matches_and_never_stopped(
+        runtime, tmp_path: Path):
+    from rich.console import Console
+
+    from actors import ConfigError
+    from scenarios._launch import start_memory
+
+    def spec_with(data_dir: Path) -> Any:
+        return parse_spec({"name": "m", "memory": {"config": {"data_dir": str(data_dir)}},
+                           "agents": [{"name": "e", "class": "scenarios.echo:EchoAgent"}],
+                           "driver": "scenarios.echo:drive"})
+
+    quiet = Console(quiet=True)
+    start_memory(runtime, spec_with(tmp_path / "a"), console=quiet)
+    pid = runtime.status().agent("memory").pid
+    runtime.memory.add([{"id": "kept", "text": "another scenario's note"}])
+    start_memory(runtime, spec_with(tmp_path / "a"), console=quiet)  # same config: reused
+    assert runtime.status().agent("memory").pid == pid
+    with pytest.raises(ConfigError, match="another config"):
+        start_memory(runtime, spec_with(tmp_path / "b"), console=quiet)
+    assert runtime.status().agent("memory").pid == pid  # left alone, still serving
+    assert runtime.memory.get(["kept"])[0].text == "another scenario's note"

@@ -41,6 +41,12 @@ def test_every_error_pickles_round_trip():
         actors.RuntimeNotStartedError(), ConfigError("bad", field="f"), RaygentError("x"),
         actors._errors.DuplicateIdError("r1"), actors._errors.CorruptStoreError("/p", "why"),
         actors._errors.RecordNotFoundError("r"), actors._errors.InvalidQueryError("k <= 0"),
+        actors.AgentStoppedError("a", "why"), actors.SupervisorUnavailableError(2.5, "gone"),
+        actors._errors.SupervisorRestartedError("m1"), actors.ShutdownError(("a: x",)),
+        actors.JournalError("/j", "disk full"), actors.HandlerTimeoutError("a", "K", 0.5, False),
+        actors.NotAServiceError("a", "on_stop", ("search",)), actors.ForgedSenderError("a"),
+        actors.UntrustedModuleError("os:system", ("scenarios",)),
+        actors.PathNotAllowedError("/etc/passwd", ("/data",), "outside the roots"),
     ]
     for err in samples:
         back = pickle.loads(pickle.dumps(err))
@@ -124,7 +130,7 @@ def _v(raw: object) -> object:
 
 
 def _env(recipient: str, payload: object, **kw: object):  # type: ignore[no-untyped-def]
-    return make_envelope(sender="test", recipient=recipient, payload=payload,
+    return make_envelope(sender="driver", recipient=recipient, payload=payload,
                          max_bytes=1 << 20, **kw)  # type: ignore[arg-type]
 
 

@@ -107,8 +107,8 @@ class OpenAIBackend:
         if self._http is None or self._http.is_closed or self._http_loop is not loop:
             headers = {"User-Agent": "raygent", "Accept": "application/json",
                        **self.config.headers}
-            if self.config.api_key:
-                headers["Authorization"] = f"Bearer {self.config.api_key}"
+            if self.config.api_key is not None:
+                headers["Authorization"] = f"Bearer {self.config.api_key.reveal()}"
             self._http = httpx.AsyncClient(headers=headers, follow_redirects=False,
                                            limits=httpx.Limits(max_connections=100))
             self._http_loop = loop

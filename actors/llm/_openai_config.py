@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from actors._errors import ConfigError
+from actors._secrets import Secret
 from actors.llm._backend import (
     check_number,
     config_from_mapping,
@@ -40,7 +41,7 @@ class OpenAIConfig:
         model: Model to request (required; ``RAYGENT_LLM_MODEL`` in :meth:`from_mapping`).
         base_url: API root, e.g. ``http://127.0.0.1:8000/v1``.
         api_key: Sent as ``Authorization: Bearer ...``; None sends no header (local
-            servers). Never shown in reprs or errors.
+            servers). Kept as an :class:`actors.Secret`: never shown, logged or traced.
         timeout_s: Budget of one call, retries and backoff included.
         connect_timeout_s: Bound on opening one connection (a refused or black-holed port
             is retried like a connection error).
@@ -58,7 +59,7 @@ class OpenAIConfig:
 
     model: str
     base_url: str = DEFAULT_BASE_URL
-    api_key: str | None = field(default=None, repr=False)
+    api_key: Secret | None = field(default=None, repr=False)
     timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
     max_retries: int = 3
@@ -80,7 +81,9 @@ class OpenAIConfig:
             raise ConfigError(f"must be an http(s) URL such as http://127.0.0.1:8000/v1, "
                               f"got {url!r}", field="llm.base_url")
         object.__setattr__(self, "base_url", url.rstrip("/"))
-        if self.api_key is not None and not isinstance(self.api_key, str):
+        if isinstance(self.api_key, str):
+            object.__setattr__(self, "api_key", Secret(self.api_key, "llm.api_key"))
+        elif self.api_key is not None and not isinstance(self.api_key, Secret):
             raise ConfigError("must be a string", field="llm.api_key")
         for name in ("timeout_s", "connect_timeout_s", "health_timeout_s"):
             check_number(getattr(self, name), f"llm.{name}")

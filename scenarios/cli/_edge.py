@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from actors import RaygentError, RuntimeNotStartedError
+from actors._secrets import guard_process, redact
 from scenarios._connect import START_HINT
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,9 +33,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 def fail(message: str, *, code: int, hint: str | None = None) -> NoReturn:
     """Print one red error line (and an optional hint), then exit with ``code``."""
     # soft_wrap keeps the error on one line however narrow the terminal is.
-    err_console.print(Text(f"error: {message}", style="red"), soft_wrap=True)
+    err_console.print(Text(f"error: {redact(message)}", style="red"), soft_wrap=True)
     if hint:
-        err_console.print(f"hint: {hint}", soft_wrap=True, markup=False)
+        err_console.print(f"hint: {redact(hint)}", soft_wrap=True, markup=False)
     raise typer.Exit(code)
 
 
@@ -43,6 +44,7 @@ def edge(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        guard_process()
         try:
             return fn(*args, **kwargs)
         except RuntimeNotStartedError as exc:
@@ -58,7 +60,7 @@ def edge(fn: F) -> F:
 
 def print_json(data: Any) -> None:
     """Plain stdout, not rich: no colour codes or line wrapping in machine-readable output."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(redact(json.dumps(data, indent=2, default=str)) + "\n")
 
 
 AddressOpt = Annotated[str, typer.Option(

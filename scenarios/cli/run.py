@@ -51,9 +51,13 @@ def run(
                             "...}) instead of the bundled ones.")] = None,
     data_dir: Annotated[str | None, typer.Option(
         "--data-dir", help="Memory data directory (default: the scenario's).")] = None,
+    trust: Annotated[list[str] | None, typer.Option(
+        "--trust", help="Also allow a scenario file's classes and driver from this module "
+                        "prefix (scenarios, actors and memory always are; see "
+                        "RAYGENT_TRUSTED_MODULES).")] = None,
 ) -> None:
     """Run a scenario and check its outcome (exit 0 on pass, 1 on fail)."""
-    chosen = _choose(scenario)
+    chosen = _choose(scenario, tuple(trust or ()))
     if (docs or questions or data_dir) and chosen.spec is not None:
         chosen = Scenario.from_spec(with_overrides(chosen.spec, docs=docs, data_dir=data_dir,
                                                    questions=questions))
@@ -94,10 +98,10 @@ def run(
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _choose(scenario: str) -> Scenario:
+def _choose(scenario: str, trusted: tuple[str, ...] = ()) -> Scenario:
     """A built-in by name, or a spec file by path (exit 2 when neither)."""
     if scenario.endswith((".yaml", ".yml", ".toml")) or os.sep in scenario:
-        return Scenario.from_file(scenario)
+        return Scenario.from_file(scenario, trusted=trusted)
     scenarios = builtin_scenarios()
     chosen = scenarios.get(scenario)
     if chosen is None:
