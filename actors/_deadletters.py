@@ -37,6 +37,7 @@ class DeadLetterPart(CoreState):
         reason, error = redact(reason), None if error is None else redact(error)
         self.journal.dead(LetterRow(envelope=item.env, reason=reason, error=error,
                                     at=time.time()))
+        self._persist()
         self._trace_event(tm.EV_DEAD_LETTER, rec, item.env, is_error=True,
                           error=f"{reason}: {error}" if error else reason)
         if item.waiters:
@@ -99,6 +100,7 @@ class DeadLetterPart(CoreState):
             self.journal.accept([fresh])
             self._enqueue_now(rec, [Pending(fresh)])
             replayed += 1
+        await self.journal.flush()
         return replayed
 
     def purge_dead_letters(self) -> int:

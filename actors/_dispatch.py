@@ -80,6 +80,7 @@ class DispatchPart(CoreState):
             batch.append(item)
         if forget:
             self.journal.forget(forget)
+            self._persist()
         return batch
 
     def _outgoing(self, item: Pending, now: float) -> Envelope:
@@ -123,8 +124,9 @@ class DispatchPart(CoreState):
             self.metrics.observe(mx.BATCH_LATENCY, time.perf_counter() - started, rec.name)
             if rec.isolate > 0:
                 rec.isolate -= len(batch)
-            self._apply(rec, batch, result)
+            answered = self._apply(rec, batch, result)
             self._report(rec)
+            await self._settle(answered)
             if result.fault is not None:
                 self._spawn_task(self._on_failure(rec, result.fault))
             elif result.exit is not None:
@@ -175,7 +177,8 @@ class DispatchPart(CoreState):
         if items:
             rec.wake.set()
 
-    def _apply(self, rec: AgentRecord, batch: list[Pending], result: BatchResult) -> None:
+    def _apply(self, rec: AgentRecord, batch: list[Pending], result: BatchResult
+               ) -> list[tuple[Pending, Any]]:
         """Settle each envelope of a delivered batch by its outcome.
 
         A sequential agent stops at its first failure, so what follows it is ``skipped``
@@ -220,10 +223,15 @@ class DispatchPart(CoreState):
             snapshot = (rec.name, result.snapshot)
         if done or snapshot is not None:
             self.journal.finish(done, snapshot)
+        if backoff:
+            rec.backoff_until = time.monotonic() + backoff
+        self._requeue_front(rec, front)
+        return answered
+
+    async def _settle(self, answered: list[tuple[Pending, Any]]) -> None:
+        """Answer the asks of a batch once its outcomes are on disk."""
+        await self.journal.flush()
         crash_point(self.config.fault_file, "finished")
         for item, value in answered:
             self._keys.pop(item.key, None)
             item.settle(value)
-        if backoff:
-            rec.backoff_until = time.monotonic() + backoff
-        self._requeue_front(rec, front)

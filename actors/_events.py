@@ -45,6 +45,7 @@ class EventsPart(CoreState):
                                 recipient=name, topic=EVENTS_TOPIC)
             self.journal.accept([env])
             self._enqueue_now(rec, [Pending(env)])
+            self._persist()
         return ev
 
     def events(self, since: float = 0.0) -> list[AgentEvent]:

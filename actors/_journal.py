@@ -9,8 +9,9 @@ all back (``actors/_recovery.py``). Two implementations share one protocol:
   the dedupe window and dead letters still work, nothing survives the supervisor;
 * :class:`~actors._sqlite_journal.SqliteJournal` keeps it in a SQLite file in WAL mode.
 
-Every call is durable when it returns (under the configured fsync policy). Payloads,
-replies, specs and snapshots are opaque bytes to the journal.
+Writes may be queued: they are durable (under the configured fsync policy) once
+``await flush()`` returns, and reads see them at once. Payloads, replies, specs and
+snapshots are opaque bytes to the journal.
 """
 
 from __future__ import annotations
@@ -62,7 +63,12 @@ class Journal(Protocol):
     """The supervisor's durable memory (see the module docstring)."""
 
     def open(self) -> int:
-        """Open (creating when new); return how many times the supervisor started before."""
+        """Open (creating when new); return how many times its supervisor died and was
+        started again."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once every write made so far is on disk."""
         ...
 
     def accept(self, envs: list[Envelope]) -> None: ...
@@ -93,7 +99,7 @@ class Journal(Protocol):
 
     def compact(self, now: float | None = None) -> int: ...
     def stats(self) -> JournalStats: ...
-    def close(self) -> None: ...
+    def close(self, *, clean: bool = True) -> None: ...
 
 
 class MemoryJournal:
@@ -122,6 +128,9 @@ class MemoryJournal:
     def open(self) -> int:
         self._starts += 1
         return self._starts - 1
+
+    async def flush(self) -> None:
+        return None
 
     @staticmethod
     def _key(env: Envelope) -> tuple[str, str]:
@@ -241,5 +250,5 @@ class MemoryJournal:
             dead_letters=len(self._dead), evicted_dead_letters=self._evicted,
             supervisor_restarts=max(0, self._starts - 1), synchronous="memory")
 
-    def close(self) -> None:
+    def close(self, *, clean: bool = True) -> None:
         return None

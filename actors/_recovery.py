@@ -44,6 +44,7 @@ class RecoveryPart(CoreState):
             except Exception as exc:  # its class no longer imports: say so, keep the rest
                 log.error("cannot restore agent %s from the journal: %s", row.name, exc)
                 self.journal.drop_agent(row.name)
+                self._persist()
                 continue
             rec = AgentRecord(spec=spec, order=row.order, spec_blob=row.spec,
                               restarts=row.restarts, snapshot=row.snapshot)
@@ -95,5 +96,6 @@ class RecoveryPart(CoreState):
                 return
             rec.restarts += 1
             self.journal.update_agent(rec.name, restarts=rec.restarts)
+            self._persist()
         rec.ref, rec.info = found
         rec.state = RUNNING

@@ -94,6 +94,7 @@ class SupervisionPart(CoreState):
             if rec.name in subs:
                 subs.remove(rec.name)
         self.journal.drop_agent(rec.name)
+        await self.journal.flush()  # a stopped agent must not come back after a crash
         self._event("stopped", rec.name, why)
 
     def _retire(self, rec: AgentRecord, reason: str) -> None:
@@ -196,6 +197,7 @@ class SupervisionPart(CoreState):
         rec.ref, rec.info = ref, info
         rec.restarts += 1
         self.journal.update_agent(rec.name, restarts=rec.restarts)
+        self._persist()
         rec.state = RUNNING
         rec.wake.set()
         self._report(rec)

@@ -103,7 +103,7 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
         for task in tasks:
             if task is not None:
                 task.cancel()
-        self.journal.close()
+        self.journal.close(clean=False)
 
     async def spawn(self, spec: AgentSpec) -> AgentStatus:
         """Create an agent and start routing to it.
@@ -121,6 +121,7 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
         rec.idle.set()
         self._agents[spec.name] = rec
         self.journal.put_agent(AgentRow(name=spec.name, order=rec.order, spec=rec.spec_blob))
+        await self.journal.flush()
         try:
             rec.ref, rec.info = await self.backend.create(spec, None, self._token(spec.name))
         except BaseException as exc:
@@ -131,10 +132,11 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
                 self._dead_letter(rec, rec.mailbox.popleft(), "spawn failed", rec.last_error)
             del self._agents[spec.name]
             self.journal.drop_agent(spec.name)
+            self._persist()
             raise
         rec.state = RUNNING
         for topic in spec.topics:
-            self.subscribe(spec.name, topic)
+            await self.subscribe(spec.name, topic)
         self._start_dispatcher(rec)
         rec.wake.set()
         return self._status_of(rec)
@@ -275,19 +277,21 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
         self._end_spans(spans, [])
         return queued
 
-    def subscribe(self, name: str, topic: str) -> None:
-        """Subscribe an agent to a topic."""
+    async def subscribe(self, name: str, topic: str) -> None:
+        """Subscribe an agent to a topic (on disk when this returns)."""
         self._get(name)
         subs = self._topics.setdefault(topic, [])
         if name not in subs:
             subs.append(name)
             self.journal.put_sub(name, topic)
+            await self.journal.flush()
 
-    def unsubscribe(self, name: str, topic: str) -> None:
+    async def unsubscribe(self, name: str, topic: str) -> None:
         subs = self._topics.get(topic, [])
         if name in subs:
             subs.remove(name)
             self.journal.drop_sub(name, topic)
+            await self.journal.flush()
 
     # -- effects -------------------------------------------------------------------------
 
@@ -312,6 +316,7 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
             raise MessageError("an effect's recorded result must be bytes within "
                                "max_message_bytes")
         self.journal.effect_put(agent, key, result)
+        await self.journal.flush()  # recorded means on disk: redelivery will not repeat it
 
     # -- status --------------------------------------------------------------------------
 

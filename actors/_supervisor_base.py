@@ -107,6 +107,11 @@ class CoreState:
     def _enqueue_now(self, rec: AgentRecord, items: list[Pending]) -> None:
         raise NotImplementedError  # _supervisor.py
 
+    def _persist(self) -> None:
+        """Commit the journal's queued writes soon, for writes nobody waits on (dead
+        letters, registry changes): they are never left queued."""
+        self._spawn_task(self.journal.flush())
+
     def _spawn_task(self, coro: Any) -> None:
         """Run ``coro`` on its own, kept referenced until it ends; errors are logged."""
         task = asyncio.get_running_loop().create_task(coro)

@@ -530,11 +530,15 @@ def test_the_journal_survives_its_process_and_refuses_a_bad_file(tmp_path):
     assert journal.open() == 0
     env = _env("w", Work(key="k"))
     journal.accept([env])
-    journal.close()
+    asyncio.run(journal.flush())
+    journal.close(clean=False)  # as a crash leaves it
     again = SqliteJournal(str(path))
-    assert again.open() == 1  # one start before this one
+    assert again.open() == 1  # the supervisor died once
     assert [e.id for e in again.pending()] == [env.id]
-    again.close()
+    again.close()  # a clean stop
+    third = SqliteJournal(str(path))
+    assert third.open() == 1  # a clean stop is not a restart
+    third.close()
     bad = tmp_path / "bad.sqlite3"
     bad.write_bytes(os.urandom(4096))
     from actors._errors import JournalError
