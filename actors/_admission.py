@@ -87,17 +87,20 @@ class AdmissionPart(CoreState):
             if rec.state in (FAILED, STOPPED):
                 raise AgentFailedError(rec.name, rec.last_error or rec.state)
 
-    async def _admit(self, envs: list[Envelope], wait_s: float | None, *, ask: bool
-                     ) -> list[Any]:
+    async def _admit(self, envs: list[Envelope], wait_s: float | None) -> list[Any]:
         """Check, de-duplicate, journal (one commit) and queue ``envs``.
 
-        Returns, per envelope: a :class:`Pending` (new or joined), a recorded reply
-        (``bytes``), its id (``str``, for a copy of a send already accepted) or the error.
+        Under the ``block`` mailbox policy a send waits up to ``wait_s`` for room, an ask
+        up to its own timeout (``ttl_s``).
+
+        Returns, per envelope: a :class:`Pending` (new or joined), for an ask
+        (``expects_reply``) of a message already handled its recorded reply (``bytes``) or
+        error, for a send of one its id (``str``), or the error that refused it.
         """
         loop = asyncio.get_running_loop()
         out: list[Any] = []
         fresh: dict[str, list[Pending]] = {}
-        blocked: list[tuple[int, AgentRecord, Pending]] = []
+        blocked: list[tuple[int, AgentRecord, Pending, float]] = []
         for env in envs:
             try:
                 rec = self._target(env)
@@ -110,7 +113,7 @@ class AdmissionPart(CoreState):
                 continue
             if known is not None:
                 state, reply = known
-                if not ask:
+                if not env.expects_reply:
                     out.append(env.id)
                 elif state == DEAD:
                     out.append(HandlerError(rec.name, env.kind, "DeadLetter",
@@ -122,10 +125,11 @@ class AdmissionPart(CoreState):
             item = Pending(env, None if env.ttl_s is None else loop.time() + env.ttl_s)
             queued = len(fresh.get(rec.name, ())) + len(rec.mailbox)
             if queued >= rec.spec.mailbox.capacity:
-                if rec.spec.mailbox.policy == "reject" or not wait_s:
+                room_s = env.ttl_s if env.expects_reply else wait_s
+                if rec.spec.mailbox.policy == "reject" or not room_s:
                     out.append(MailboxFullError(rec.name, rec.spec.mailbox.capacity))
                     continue
-                blocked.append((len(out), rec, item))
+                blocked.append((len(out), rec, item, room_s))
             else:
                 fresh.setdefault(rec.name, []).append(item)
                 self._keys[item.key] = item  # a second copy in this same call joins it
@@ -137,9 +141,9 @@ class AdmissionPart(CoreState):
         # (the same id), and a receiver that already handled it recognises it.
         for name, items in fresh.items():
             self._enqueue_now(self._agents[name], items)
-        for slot, rec, item in blocked:
+        for slot, rec, item, room_s in blocked:
             try:
-                await self._wait_room(rec, loop.time() + (wait_s or 0.0))
+                await self._wait_room(rec, loop.time() + room_s)
                 self.journal.accept([item.env])
                 self._enqueue_now(rec, [item])
             except RaygentError as exc:

@@ -40,7 +40,7 @@ class DeadLetterPart(CoreState):
         self._persist()
         self._trace_event(tm.EV_DEAD_LETTER, rec, item.env, is_error=True,
                           error=f"{reason}: {error}" if error else reason)
-        if item.waiters:
+        if item.env.expects_reply:
             # The asker gets the handler's own error when there is one (see _apply).
             item.settle(AgentFailedError(rec.name, reason) if rec.state == FAILED else
                         HandlerError(rec.name, item.env.kind, "DeadLetter",

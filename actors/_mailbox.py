@@ -27,11 +27,14 @@ class Pending:
         deadline: ``loop.time()`` by which it must be delivered, from the envelope's
             ``ttl_s`` when the supervisor accepted it (its own monotonic clock).
         waiters: Futures of asks waiting on the reply (a retried ask joins them).
+        settled: Whether it has its outcome (then ``outcome`` holds it).
     """
 
     env: Envelope
     deadline: float | None = None
     waiters: list[asyncio.Future[Any]] = field(default_factory=list)
+    settled: bool = False
+    outcome: Any = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -42,10 +45,25 @@ class Pending:
         return bool(self.waiters) and all(w.done() for w in self.waiters)
 
     def settle(self, value: Any) -> None:
-        """Give every waiter the reply (bytes) or the error (a RaygentError value)."""
+        """Give every waiter the reply (bytes) or the error (a RaygentError value); the
+        first outcome stands (a dead-letter notice after the handler's own error is not
+        what the asker gets)."""
+        if self.settled:
+            return
+        self.settled, self.outcome = True, value
         for w in self.waiters:
             if not w.done():
                 w.set_result(value)
+
+    def wait(self) -> asyncio.Future[Any]:
+        """A future of the outcome. A message can be handled while its admission is still
+        being journaled, so it may be settled already: then the future is done at once."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.settled:
+            fut.set_result(self.outcome)
+        else:
+            self.waiters.append(fut)
+        return fut
 
 
 @dataclass

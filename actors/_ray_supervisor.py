@@ -22,6 +22,7 @@ from actors._config import RuntimeConfig
 from actors._credentials import system_key
 from actors._envelope import Envelope
 from actors._errors import RaygentError
+from actors._exchange import ExchangeResult
 from actors._metrics import RayMetrics
 from actors._ray import RayBackend, process_facts, tracer_for
 from actors._secrets import guard_process
@@ -76,6 +77,12 @@ class SupervisorActor:
     async def ask_many(self, envs: list[Envelope], timeout_s: float | None = None,
                        token: str | None = None) -> list[Any]:
         return await self._run(self._core.ask_many, envs, timeout_s, token)  # type: ignore[no-any-return]
+
+    async def exchange(self, sender: str, sends: list[Envelope], wait_s: float | None,
+                       asks: list[Envelope], collect: list[str], token: str | None = None,
+                       linger_s: float = 0.0005, poll_s: float = 5.0) -> ExchangeResult:
+        return await self._run(self._core.exchange, sender, sends, wait_s, asks, collect,  # type: ignore[no-any-return]
+                               token, linger_s, poll_s)
 
     async def publish(self, env: Envelope, token: str | None = None) -> int:
         return await self._run(self._core.publish, env, token)  # type: ignore[no-any-return]

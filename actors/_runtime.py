@@ -1,8 +1,10 @@
 """The Runtime facade: what a user's program starts from.
 
-``Runtime`` connects to Ray (starting a local instance when no address is given), finds or
-creates the system's supervisor, and offers spawn/send/ask/publish/status in blocking and
-``*_async`` forms with the same signatures.
+``Runtime`` connects to Ray (starting a private, loopback-only local instance when no
+address is given), finds or creates the system's supervisor, and offers
+spawn/send/ask/publish/status in blocking and ``*_async`` forms with the same signatures.
+Each pair is one coroutine run on the runtime's own loop thread (``actors/_loop.py``), where
+every message of the process also meets the others and coalesces (``actors/_outbox.py``).
 """
 
 from __future__ import annotations
@@ -10,47 +12,34 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import ray
-from opentelemetry.trace import SpanKind, Tracer, TracerProvider
+from opentelemetry.trace import Tracer, TracerProvider
 
 from actors import _otel_setup
 from actors import _telemetry as tm
 from actors._agent import Agent
 from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfig
 from actors._connection import connect_ray
-from actors._errors import ConfigError, RaygentError, RuntimeNotStartedError, ShutdownError
+from actors._credentials import DRIVER
+from actors._errors import ConfigError, RuntimeNotStartedError, ShutdownError
 from actors._ids import new_id
 from actors._link import SupervisorLink
+from actors._loop import LoopThread
 from actors._memory_client import MemoryClient
+from actors._messaging import Messaging
+from actors._outbox import Outbox
 from actors._ray_supervisor import supervisor_handle
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
-from actors._transport import make_envelope, reply_value
 from actors.messages import AgentEvent
 
 A = TypeVar("A", bound=Agent)
 
-DRIVER = "driver"
 
-
-_raise_outcome = reply_value
-
-
-def _values(results: list[Any]) -> list[Any]:
-    """Each reply unpickled; errors stay values (the many-at-once calls' contract)."""
-    out: list[Any] = []
-    for r in results:
-        try:
-            out.append(reply_value(r))
-        except RaygentError as exc:
-            out.append(exc)
-    return out
-
-
-class Runtime:
+class Runtime(Messaging):
     """A connection to one raygent system (one supervisor, in one Ray namespace).
 
     Args:
@@ -75,6 +64,9 @@ class Runtime:
         self.address = address if address is not None else os.environ.get("RAY_ADDRESS")
         self._init_kwargs = dict(init_kwargs or {})
         self._sup: Any = None
+        self._io: LoopThread | None = None
+        self._outbox: Outbox | None = None
+        self._link: SupervisorLink | None = None
         self._owns_ray = False
         self.owns_system = False  # True when this runtime created the supervisor
         self._provider = tracer_provider
@@ -100,8 +92,9 @@ class Runtime:
         except ValueError:
             self._sup = supervisor_handle(self.config, create=True)
             self.owns_system = True
-        self._get(lambda s: s.ready.remote(), self.config.start_timeout_s)
-        self.config = self._adopt_config(self._get(lambda s: s.config.remote()))
+        self._open_io()
+        self._loop().run(self._call("ready"), self.config.start_timeout_s)
+        self.config = self._adopt_config(self._block(self._call("config")))
         self._setup_tracing()
         return self
 
@@ -139,13 +132,9 @@ class Runtime:
 
     def flush_traces(self) -> None:
         """Make every process export its finished spans now (agents, supervisor, driver)."""
-        self._get(lambda s: s.flush_traces.remote())
+        self._block(self._call("flush_traces"))
         if self._provider is not None and hasattr(self._provider, "force_flush"):
             self._provider.force_flush()
-
-    def _span(self, name: str, kind: SpanKind, destination: str, **attrs: Any) -> Any:
-        return self._tracer.start_as_current_span(
-            name, kind=kind, attributes={**tm.send_attributes(destination, DRIVER), **attrs})
 
     def attach(self) -> Runtime:
         """Connect to an already running system (e.g. from a second process).
@@ -162,9 +151,17 @@ class Runtime:
                 f"{self.address or 'the local Ray'}: start one with Runtime().start() or "
                 "`raygent run`, or pass the right --address / --namespace"
             ) from None
-        self.config = self._adopt_config(self._get(lambda s: s.config.remote()))
+        self._open_io()
+        self.config = self._adopt_config(self._block(self._call("config")))
         self._setup_tracing()
         return self
+
+    def _open_io(self) -> None:
+        """The loop thread every call runs on, and the outbox that coalesces messages."""
+        if self._io is None:
+            self._io = LoopThread(name=f"raygent-{self.config.namespace}")
+        self._link = SupervisorLink(self._sup, self.config.journal.supervisor_retry_s)
+        self._outbox = Outbox(self._call, sender=DRIVER, token=None)
 
     @property
     def supervisor(self) -> Any:
@@ -172,15 +169,12 @@ class Runtime:
             raise RuntimeNotStartedError()
         return self._sup
 
-    def _get(self, make: Callable[[Any], Any], timeout_s: float | None = None) -> Any:
-        """Wait for a supervisor call; ``make(handle)`` submits it and is called again for
-        each retry (an ObjectRef of a call that failed would fail the same way forever)."""
-        return SupervisorLink(self.supervisor, self.config.journal.supervisor_retry_s
-                              ).call(make, timeout_s)
-
-    async def _aget(self, make: Callable[[Any], Any]) -> Any:
-        return await SupervisorLink(self.supervisor, self.config.journal.supervisor_retry_s
-                                    ).acall(make)
+    async def _call(self, method: str, *args: Any) -> Any:
+        """Call the supervisor (on the loop thread), retrying while it restarts."""
+        link = self._link
+        if link is None:
+            raise RuntimeNotStartedError()
+        return await link.acall(lambda h: getattr(h, method).remote(*args))
 
     def stop(self, *, timeout_s: float = 10.0, force: bool = False) -> None:
         """Stop the system this runtime started: every agent gracefully (``on_stop``), then
@@ -199,8 +193,8 @@ class Runtime:
         failures: list[str] = []
         if self._sup is not None:
             try:
-                failures = list(self._get(lambda s: s.shutdown.remote(timeout_s),
-                                          timeout_s * 2 + 5) or [])
+                failures = list(self._loop().run(self._call("shutdown", timeout_s),
+                                                 timeout_s * 2 + 5) or [])
             except Exception as exc:
                 failures.append(f"supervisor: {type(exc).__name__}: {exc}")
             if self._provider is not None and hasattr(self._provider, "force_flush"):
@@ -214,7 +208,10 @@ class Runtime:
 
     def disconnect(self) -> None:
         """Leave the system running; disconnect from Ray if this runtime connected."""
-        self._sup = None
+        self._sup = self._link = self._outbox = None
+        if self._io is not None:
+            self._io.close()
+            self._io = None
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
         self._owns_ray = False
@@ -258,7 +255,7 @@ class Runtime:
             ConfigError: If the class or an option is invalid.
         """
         spec = self._spec(cls, name, config, resources, restart, mailbox, topics)
-        status: AgentStatus = self._get(lambda s: s.spawn.remote(spec))
+        status: AgentStatus = self._block(self._call("spawn", spec))
         return status
 
     async def spawn_async(self, cls: type[Agent], *, name: str,
@@ -268,23 +265,23 @@ class Runtime:
                           mailbox: MailboxConfig | None = None,
                           topics: Iterable[str] = ()) -> AgentStatus:
         spec = self._spec(cls, name, config, resources, restart, mailbox, topics)
-        status: AgentStatus = await self._aget(lambda s: s.spawn.remote(spec))
+        status: AgentStatus = await self._bridge(self._call("spawn", spec))
         return status
 
     def stop_agent(self, name: str, *, timeout_s: float = 10.0) -> None:
         """Stop one agent gracefully and remove it."""
-        self._get(lambda s: s.stop_agent.remote(name, timeout_s))
+        self._block(self._call("stop_agent", name, timeout_s))
 
     def restart(self, name: str) -> AgentStatus:
         """Restart an agent now, also one marked failed."""
-        status: AgentStatus = self._get(lambda s: s.restart.remote(name))
+        status: AgentStatus = self._block(self._call("restart", name))
         return status
 
     def subscribe(self, name: str, topic: str) -> None:
-        self._get(lambda s: s.subscribe.remote(name, topic))
+        self._block(self._call("subscribe", name, topic))
 
     def unsubscribe(self, name: str, topic: str) -> None:
-        self._get(lambda s: s.unsubscribe.remote(name, topic))
+        self._block(self._call("unsubscribe", name, topic))
 
     def launch(self, scenario: Any, *, count: int | None = None, console: Any = None) -> Any:
         """Run a scenario (``scenarios.Scenario.from_file(...)``) on this system.
@@ -303,145 +300,14 @@ class Runtime:
         """The Ray actor handle of an agent (for direct service calls, e.g. memory)."""
         return ray.get_actor(name, namespace=self.config.namespace)
 
-    # -- messaging -----------------------------------------------------------------------
-
-    def _envelope(self, recipient: str | None, payload: Any,
-                  carrier: dict[str, str] | None = None, **kw: Any) -> Any:
-        return make_envelope(sender=DRIVER, recipient=recipient, payload=payload,
-                             max_bytes=self.config.max_message_bytes,
-                             trace=tm.inject() if carrier is None else carrier, **kw)
-
-    def send(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
-             deadline_s: float | None = None, idempotency_key: str | None = None) -> str:
-        """Queue a message for an agent; return its id once it is in the mailbox.
-
-        Raises:
-            MessageError: The message was rejected (unknown kind, wrong payload type, too
-                large, not picklable, unknown recipient).
-            MailboxFullError: The mailbox stayed full (``timeout_s`` waits under the
-                ``block`` policy).
-        """
-        with self._span(tm.span_send(recipient), SpanKind.PRODUCER, recipient):
-            env = self._envelope(recipient, payload, ttl_s=deadline_s,
-                                 idempotency_key=idempotency_key)
-            (out,) = self._get(lambda s: s.submit.remote([env], timeout_s))
-            return str(_raise_outcome(out))
-
-    async def send_async(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
-                         deadline_s: float | None = None,
-                         idempotency_key: str | None = None) -> str:
-        with self._span(tm.span_send(recipient), SpanKind.PRODUCER, recipient):
-            env = self._envelope(recipient, payload, ttl_s=deadline_s,
-                                 idempotency_key=idempotency_key)
-            (out,) = await self._aget(lambda s: s.submit.remote([env], timeout_s))
-            return str(_raise_outcome(out))
-
-    def send_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
-                  ) -> list[str | RaygentError]:
-        """Queue many messages in one call; return each one's id or its error.
-
-        Order is kept per recipient. Sender-side errors (unknown kind, too large) raise
-        before anything is queued.
-        """
-        items = list(items)
-        with self._span(tm.span_send("batch"), SpanKind.PRODUCER, "batch",
-                        **{tm.MSG_BATCH_COUNT: len(items)}):
-            carrier = tm.inject()
-            envs = [self._envelope(r, p, carrier) for r, p in items]
-            result: list[str | RaygentError] = self._get(
-                lambda s: s.submit.remote(envs, timeout_s))
-            return result
-
-    async def send_many_async(self, items: Iterable[tuple[str, Any]], *,
-                              timeout_s: float | None = None) -> list[str | RaygentError]:
-        items = list(items)
-        with self._span(tm.span_send("batch"), SpanKind.PRODUCER, "batch",
-                        **{tm.MSG_BATCH_COUNT: len(items)}):
-            carrier = tm.inject()
-            envs = [self._envelope(r, p, carrier) for r, p in items]
-            result: list[str | RaygentError] = await self._aget(
-                lambda s: s.submit.remote(envs, timeout_s))
-            return result
-
-    def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None) -> Any:
-        """Send a request and return the handler's reply.
-
-        Raises:
-            AskTimeoutError: No reply within ``timeout_s`` (default ``ask_timeout_s``).
-            HandlerError: The handler failed on every attempt.
-        """
-        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        with self._span(tm.span_ask(recipient), SpanKind.CLIENT, recipient):
-            env = self._envelope(recipient, payload, ttl_s=timeout, expects_reply=True)
-            return reply_value(self._get(lambda s: s.ask.remote(env, timeout)))
-
-    async def ask_async(self, recipient: str, payload: Any, *,
-                        timeout_s: float | None = None) -> Any:
-        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        with self._span(tm.span_ask(recipient), SpanKind.CLIENT, recipient):
-            env = self._envelope(recipient, payload, ttl_s=timeout, expects_reply=True)
-            return reply_value(await self._aget(lambda s: s.ask.remote(env, timeout)))
-
-    def ask_many(self, items: Iterable[tuple[str, Any]], *, timeout_s: float | None = None
-                 ) -> list[Any]:
-        """Send many requests in one call; return each reply, or the error for it."""
-        items = list(items)
-        with self._span(tm.span_ask("batch"), SpanKind.CLIENT, "batch",
-                        **{tm.MSG_BATCH_COUNT: len(items)}):
-            timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-            carrier = tm.inject()
-            envs = [self._envelope(r, p, carrier, ttl_s=timeout, expects_reply=True)
-                    for r, p in items]
-            return _values(self._get(lambda s: s.ask_many.remote(envs, timeout)))
-
-    def ask_many_ref(self, items: Iterable[tuple[str, Any]], *,
-                     timeout_s: float | None = None) -> Any:
-        """Like :meth:`ask_many` but return the Ray ObjectRef at once (many in flight).
-
-        ``ray.get`` of it gives the raw answers (pickled replies or errors): pass them
-        through :meth:`replies` to get what :meth:`ask_many` returns.
-        """
-        items = list(items)
-        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        with self._span(tm.span_send("batch"), SpanKind.PRODUCER, "batch",
-                        **{tm.MSG_BATCH_COUNT: len(items)}):
-            carrier = tm.inject()
-            envs = [self._envelope(r, p, carrier, ttl_s=timeout, expects_reply=True)
-                    for r, p in items]
-            return self.supervisor.ask_many.remote(envs, timeout)
-
-    @staticmethod
-    def replies(raw: list[Any]) -> list[Any]:
-        """The replies (or errors) in a raw :meth:`ask_many_ref` answer."""
-        return _values(raw)
-
-    async def ask_many_async(self, items: Iterable[tuple[str, Any]], *,
-                             timeout_s: float | None = None) -> list[Any]:
-        items = list(items)
-        timeout = self.config.ask_timeout_s if timeout_s is None else timeout_s
-        with self._span(tm.span_ask("batch"), SpanKind.CLIENT, "batch",
-                        **{tm.MSG_BATCH_COUNT: len(items)}):
-            carrier = tm.inject()
-            envs = [self._envelope(r, p, carrier, ttl_s=timeout, expects_reply=True)
-                    for r, p in items]
-            return _values(await self._aget(lambda s: s.ask_many.remote(envs, timeout)))
-
-    def publish(self, topic: str, payload: Any) -> int:
-        """Publish to a topic; return how many subscribers it was queued for."""
-        with self._span(tm.span_publish(topic), SpanKind.PRODUCER, topic):
-            env = self._envelope(None, payload, topic=topic)
-            return int(self._get(lambda s: s.publish.remote(env)))
-
-    async def publish_async(self, topic: str, payload: Any) -> int:
-        with self._span(tm.span_publish(topic), SpanKind.PRODUCER, topic):
-            env = self._envelope(None, payload, topic=topic)
-            return int(await self._aget(lambda s: s.publish.remote(env)))
-
     # -- inspection ----------------------------------------------------------------------
 
     def status(self) -> SystemStatus:
         """Per-agent state, mailbox depth, counters, restarts, last error; dashboard URL."""
-        status: SystemStatus = self._get(lambda s: s.status.remote())
+        return self._block(self._status())  # type: ignore[no-any-return]
+
+    async def _status(self) -> SystemStatus:
+        status: SystemStatus = await self._call("status")
         return dataclasses.replace(status, dashboard_url=self.dashboard_url)
 
     @property
@@ -456,29 +322,27 @@ class Runtime:
         return url if "://" in url else f"http://{url}"
 
     async def status_async(self) -> SystemStatus:
-        status: SystemStatus = await self._aget(lambda s: s.status.remote())
-        return status
+        return await self._bridge(self._status())  # type: ignore[no-any-return]
 
     def dead_letters(self, limit: int | None = None, *, payloads: bool = True
                      ) -> list[DeadLetter]:
         """The newest dead letters; ``payloads=False`` gives payloads as text only (for
         tools that cannot import every payload class)."""
-        letters: list[DeadLetter] = self._get(
-            lambda s: s.dead_letters.remote(limit, payloads))
+        letters: list[DeadLetter] = self._block(self._call("dead_letters", limit, payloads))
         return letters
 
     def replay_dead_letters(self, ids: list[str] | None = None) -> int:
         """Queue dead letters again (all, or the given ids); return how many were queued."""
-        return int(self._get(lambda s: s.replay.remote(ids)))
+        return int(self._block(self._call("replay", ids)))
 
     def purge_dead_letters(self) -> int:
-        return int(self._get(lambda s: s.purge_dead_letters.remote()))
+        return int(self._block(self._call("purge_dead_letters")))
 
     def events(self, since: float = 0.0) -> list[AgentEvent]:
         """Supervision events (restarts, failures, escalations) since a time."""
-        events: list[AgentEvent] = self._get(lambda s: s.events.remote(since))
+        events: list[AgentEvent] = self._block(self._call("events", since))
         return events
 
     def check_health(self) -> None:
         """Run one round of health checks now (they also run periodically)."""
-        self._get(lambda s: s.check_health.remote())
+        self._block(self._call("check_health"))

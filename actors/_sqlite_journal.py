@@ -159,15 +159,17 @@ class SqliteJournal:
     def close(self, *, clean: bool = True) -> None:
         """Commit and close; ``clean=False`` drops the connection as a crash would (the
         next start then counts as a supervisor restart)."""
-        if self._gc is None:
+        gc = self._gc
+        if gc is None:
             return
-        try:
-            if clean:
-                self._queue("INSERT OR REPLACE INTO meta VALUES ('open', 0)")
-                self._gc.commit()
-        finally:
-            self._gc.db.close()
-            self._gc = None
+        with gc.lock:  # a commit running in the worker thread finishes first
+            try:
+                if clean:
+                    self._queue("INSERT OR REPLACE INTO meta VALUES ('open', 0)")
+                    gc.commit()
+            finally:
+                gc.db.close()
+                self._gc = None
 
     # -- messages ----------------------------------------------------------------------
 

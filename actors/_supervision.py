@@ -32,6 +32,7 @@ class SupervisionPart(CoreState):
         while not self._closing:
             await asyncio.sleep(self.config.health_interval_s)
             await self._check_round()
+            self._sweep_parked()
             if time.monotonic() - last_compact > self.config.journal.compact_interval_s:
                 last_compact = time.monotonic()
                 self.journal.compact()
@@ -89,12 +90,12 @@ class SupervisionPart(CoreState):
                 await asyncio.wait_for(self.backend.stop(rec.ref), timeout_s)
         await self.backend.kill(rec.ref, rec.name)
         self._retire(rec, why)
+        self.journal.drop_agent(rec.name)
+        await self.journal.flush()  # a stopped agent must not come back after a crash
         self._agents.pop(rec.name, None)
         for subs in self._topics.values():
             if rec.name in subs:
                 subs.remove(rec.name)
-        self.journal.drop_agent(rec.name)
-        await self.journal.flush()  # a stopped agent must not come back after a crash
         self._event("stopped", rec.name, why)
 
     def _retire(self, rec: AgentRecord, reason: str) -> None:

@@ -37,6 +37,7 @@ from actors._errors import (
     RaygentError,
 )
 from actors._events import EventsPart
+from actors._exchange import ExchangePart, sent_id
 from actors._journal import AgentRow, Journal, MemoryJournal
 from actors._mailbox import FAILED, RUNNING, STOPPED, AgentRecord, Pending
 from actors._metrics import Metrics, NullMetrics
@@ -48,8 +49,8 @@ from actors._supervision import SupervisionPart
 from actors._supervisor_base import AgentBackend
 
 
-class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPart,
-                     EventsPart, RecoveryPart):
+class SupervisorCore(AdmissionPart, ExchangePart, DispatchPart, SupervisionPart,
+                     DeadLetterPart, EventsPart, RecoveryPart):
     """One system's supervisor. Every agent-to-agent message passes through it."""
 
     def __init__(self, config: RuntimeConfig, backend: AgentBackend,
@@ -68,6 +69,7 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
         self._agents = {}
         self._topics = {}
         self._keys = {}
+        self._parked = {}
         self._events = deque(maxlen=config.event_capacity)
         self._order = 0
         self._routed = 0
@@ -196,9 +198,9 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
         envs = self._screen(envs, token)
         timeout_s = seconds(timeout_s, "timeout_s")
         routed, spans = self._route(envs)
-        results = await self._admit(routed, timeout_s, ask=False)
+        results = await self._admit(routed, timeout_s)
         self._end_spans(spans, results)
-        return [r.env.id if isinstance(r, Pending) else r for r in results]
+        return [sent_id(env, r) for env, r in zip(envs, results, strict=True)]
 
     async def ask(self, env: Envelope, timeout_s: float | None = None,
                   token: str | None = None) -> Any:
@@ -222,14 +224,12 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
                 e.evolve(expects_reply=True, ttl_s=timeout if e.ttl_s is None else e.ttl_s)
                 for e in envs]
         routed, spans = self._route(envs)
-        results = await self._admit(routed, timeout, ask=True)
+        results = await self._admit(routed, timeout)
         self._end_spans(spans, results)
         futures: list[asyncio.Future[Any] | None] = []
         for r in results:
             if isinstance(r, Pending):
-                fut: asyncio.Future[Any] = loop.create_future()
-                r.waiters.append(fut)
-                futures.append(fut)
+                futures.append(r.wait())
             else:
                 futures.append(None)
         waiting = [f for f in futures if f is not None]
@@ -265,7 +265,7 @@ class SupervisorCore(AdmissionPart, DispatchPart, SupervisionPart, DeadLetterPar
         copies = [env.evolve(id=f"{env.id}.{name}", recipient=name,
                              correlation_id=env.correlation_id or env.id) for name in subs]
         routed, spans = self._route(copies)
-        results = await self._admit(routed, None, ask=False)
+        results = await self._admit(routed, None)
         queued = 0
         for copy, result in zip(routed, results, strict=True):
             if isinstance(result, RaygentError):

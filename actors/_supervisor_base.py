@@ -107,6 +107,9 @@ class CoreState:
     def _enqueue_now(self, rec: AgentRecord, items: list[Pending]) -> None:
         raise NotImplementedError  # _supervisor.py
 
+    def _sweep_parked(self) -> None:
+        raise NotImplementedError  # _exchange.py
+
     def _persist(self) -> None:
         """Commit the journal's queued writes soon, for writes nobody waits on (dead
         letters, registry changes): they are never left queued."""

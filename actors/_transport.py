@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from actors import _telemetry as tm
 from actors._envelope import CURRENT_SCOPE, Envelope, loads
 from actors._errors import MessageTooLargeError, NotSerializableError, RaygentError
+from actors._outbox import Outbox
 from actors._registry import kind_of
 
 
@@ -100,12 +101,14 @@ class SupervisorTransport:
         self._call = call
         self.sender = sender
         self._token = token  # proves ``sender`` to the supervisor (actors/_credentials.py)
+        # Concurrent handlers' sends and asks leave together (actors/_outbox.py).
+        self.outbox = Outbox(call, sender=sender, token=token)
         self._max_bytes = max_bytes
         self._ask_timeout_s = ask_timeout_s
         self._tracer = tracer or tm.tracer()
 
     async def _emit(self, span_name: str, kind: SpanKind, destination: str,
-                    method: str, extra: tuple[Any, ...], **fields: Any) -> Any:
+                    go: Callable[[Envelope], Awaitable[Any]], **fields: Any) -> Any:
         with self._tracer.start_as_current_span(
             span_name, kind=kind, attributes=tm.send_attributes(destination, self.sender),
         ) as span:
@@ -113,30 +116,32 @@ class SupervisorTransport:
                                 trace=tm.inject(span), **fields)
             span.set_attribute(tm.MSG_ID, env.id)
             span.set_attribute(tm.KIND, env.kind)
-            arg: Any = [env] if method == "submit" else env
-            return await self._call(method, arg, *extra, self._token)
+            return await go(env)
 
     async def send(
         self, recipient: str, payload: Any, *, timeout_s: float | None = None,
         deadline_s: float | None = None, idempotency_key: str | None = None,
     ) -> str:
-        (outcome,) = await self._emit(
-            tm.span_send(recipient), SpanKind.PRODUCER, recipient, "submit",
-            (timeout_s,), recipient=recipient, payload=payload, ttl_s=deadline_s,
-            idempotency_key=idempotency_key)
+        outcome = await self._emit(
+            tm.span_send(recipient), SpanKind.PRODUCER, recipient,
+            lambda env: self.outbox.send(env, timeout_s), recipient=recipient,
+            payload=payload, ttl_s=deadline_s, idempotency_key=idempotency_key)
         return str(reply_value(outcome))
 
     async def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None
                   ) -> Any:
         timeout = self._ask_timeout_s if timeout_s is None else timeout_s
         outcome = await self._emit(
-            tm.span_ask(recipient), SpanKind.CLIENT, recipient, "ask", (timeout,),
-            recipient=recipient, payload=payload, ttl_s=timeout, expects_reply=True)
+            tm.span_ask(recipient), SpanKind.CLIENT, recipient,
+            lambda env: self.outbox.ask(env, timeout), recipient=recipient,
+            payload=payload, ttl_s=timeout, expects_reply=True)
         return reply_value(outcome)
 
     async def publish(self, topic: str, payload: Any) -> int:
-        return int(await self._emit(tm.span_publish(topic), SpanKind.PRODUCER, topic,
-                                    "publish", (), topic=topic, payload=payload))
+        return int(await self._emit(
+            tm.span_publish(topic), SpanKind.PRODUCER, topic,
+            lambda env: self._call("publish", env, self._token), topic=topic,
+            payload=payload))
 
     async def effect_get(self, agent: str, key: str) -> bytes | None:
         found: bytes | None = await self._call("effect_get", agent, key, self._token)

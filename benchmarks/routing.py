@@ -18,11 +18,20 @@ is delivered again (median of several kills; ``recovery_max_s`` the slowest).
 
 Routed traffic is submitted with ``ask_many`` (one driver call carries a chunk of
 requests, as a producer batches); ``routed_single_per_s`` also shows one ``ask`` per call.
+
+One message per call, as most code sends: ``single_ratio`` is many coroutines of one
+driver each awaiting ``rt.ask_async`` in a loop, against the same coroutines awaiting a
+direct Ray call (``single_threads_ratio``: driver threads calling ``rt.ask``). Agent to
+agent: ``a2a_ratio`` is an agent asking another with many asks in flight against a plain
+async Ray actor calling a plain actor the same way, ``a2a_latency_ratio`` (direct p50 /
+routed p50) the same one ask at a time. Footprint: ``agent_rss_mb`` (an idle plain agent)
+and ``supervisor_rss_mb``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -33,12 +42,15 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
 import ray
 
 from actors import MailboxConfig, Runtime, RuntimeConfig
 from actors._config import JournalConfig, TracingConfig
 from actors.messages import Echo
-from benchmarks._agents import DirectActor, WorkAgent
+from benchmarks._agents import Burst, ClientAgent, DirectActor, DirectClient, Probe, WorkAgent
 from benchmarks._stats import pct
 
 
@@ -83,6 +95,33 @@ def routed_single_throughput(rt: Runtime, name: str, n: int) -> float:
         refs.append(rt.supervisor.ask.remote(env, 60.0))
     ray.get(refs)
     return _rate(n, time.perf_counter() - t0)
+
+
+def concurrent_callers(call: Any, callers: int, per_caller: int) -> float:
+    """Messages per second when ``callers`` coroutines each await ``call(i)`` in turn."""
+
+    async def caller(c: int) -> None:
+        for i in range(per_caller):
+            await call(c * per_caller + i)
+
+    async def run() -> float:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(caller(c) for c in range(callers)))
+        return _rate(callers * per_caller, time.perf_counter() - t0)
+
+    return asyncio.run(run())
+
+
+def thread_callers(call: Any, threads: int, per_thread: int) -> float:
+    """Messages per second when ``threads`` driver threads each make blocking calls."""
+    def caller(t: int) -> None:
+        for i in range(per_thread):
+            call(t * per_thread + i)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(caller, range(threads)))
+    return _rate(threads * per_thread, time.perf_counter() - t0)
 
 
 def recovery_seconds(rt: Runtime, name: str) -> float:
@@ -193,6 +232,53 @@ def main() -> None:
         fanout_per_s = _rate(m * 8, time.perf_counter() - t0)
         print(f"fan-out     1 -> 8 agents {fanout_per_s:.0f} msg/s")
 
+        # One message per call, from many callers: coroutines, then threads.
+        callers, per = (32, 40) if args.quick else (64, 120)
+        s_r, s_d, t_r, t_d = [], [], [], []
+        for _ in range(rounds):
+            s_d.append(concurrent_callers(
+                lambda i: direct.handle.remote(Echo(text=str(i))), callers, per))
+            s_r.append(concurrent_callers(
+                lambda i: rt.ask_async("work", Echo(text=str(i))), callers, per))
+            t_d.append(thread_callers(
+                lambda i: ray.get(direct.handle.remote(Echo(text=str(i)))), 16, per))
+            t_r.append(thread_callers(lambda i: rt.ask("work", Echo(text=str(i))), 16, per))
+        single_routed, single_direct = statistics.median(s_r), statistics.median(s_d)
+        threads_routed, threads_direct = statistics.median(t_r), statistics.median(t_d)
+        print(f"one per call {callers} coroutines: direct {single_direct:7.0f}/s  routed "
+              f"{single_routed:7.0f}/s  single_ratio {single_routed / single_direct:.2f};"
+              f"  16 threads: direct {threads_direct:.0f}/s  routed {threads_routed:.0f}/s"
+              f"  ratio {threads_routed / threads_direct:.2f}")
+
+        # Agent to agent: many in flight, then one at a time.
+        rt.spawn(ClientAgent, name="client")
+        dclient = ray.remote(DirectClient).remote(direct)
+        burst = 1000 if args.quick else 4000
+        rt.ask("client", Burst(to="work", n=50))
+        ray.get(dclient.burst.remote(50))
+        a_r, a_d = [], []
+        for _ in range(rounds):
+            a_d.append(burst / ray.get(dclient.burst.remote(burst)))
+            a_r.append(burst / rt.ask("client", Burst(to="work", n=burst), timeout_s=120))
+        a2a_routed, a2a_direct = statistics.median(a_r), statistics.median(a_d)
+        probes = 100 if args.quick else 300
+        d_probe: list[float] = []
+        r_probe: list[float] = []
+        for _ in range(2):
+            d_probe += ray.get(dclient.probe.remote(probes))
+            r_probe += rt.ask("client", Probe(to="work", n=probes), timeout_s=120)
+        a2a_d50, a2a_r50 = pct(d_probe, 0.5), pct(r_probe, 0.5)
+        print(f"agent->agent many in flight: direct {a2a_direct:7.0f}/s  routed "
+              f"{a2a_routed:7.0f}/s  a2a_ratio {a2a_routed / a2a_direct:.2f};  one at a "
+              f"time: direct p50 {a2a_d50:.2f} ms  routed p50 {a2a_r50:.2f} ms  "
+              f"a2a_latency_ratio {a2a_d50 / a2a_r50:.2f}")
+
+        status = rt.status()
+        agent_rss = float(ray.get(ray.get_actor("work", namespace=rt.config.namespace)
+                                  .rss_mb.remote()))
+        supervisor_rss = psutil.Process(status.supervisor_pid).memory_info().rss / (1 << 20)
+        print(f"footprint   idle agent {agent_rss:.0f} MB   supervisor {supervisor_rss:.0f} MB")
+
         # Recovery: kill the supervisor, time until a message goes through again.
         recoveries = [recovery_seconds(rt, "work") for _ in range(2 if args.quick else 5)]
         recovery_s = statistics.median(recoveries)
@@ -217,6 +303,18 @@ def main() -> None:
             "journal_ratio": round(routed_per_s / volatile_per_s, 3),
             "journal_synchronous": rt.config.journal.synchronous,
             "recovery_s": round(recovery_s, 3),
+            "single_routed_per_s": round(single_routed, 1),
+            "single_direct_per_s": round(single_direct, 1),
+            "single_ratio": round(single_routed / single_direct, 3),
+            "single_threads_ratio": round(threads_routed / threads_direct, 3),
+            "a2a_routed_per_s": round(a2a_routed, 1),
+            "a2a_direct_per_s": round(a2a_direct, 1),
+            "a2a_ratio": round(a2a_routed / a2a_direct, 3),
+            "a2a_routed_p50_ms": round(a2a_r50, 3),
+            "a2a_direct_p50_ms": round(a2a_d50, 3),
+            "a2a_latency_ratio": round(a2a_d50 / a2a_r50, 3),
+            "agent_rss_mb": round(agent_rss, 1),
+            "supervisor_rss_mb": round(supervisor_rss, 1),
             "recovery_max_s": round(max(recoveries), 3),
             "n": n,
             "quick": args.quick,
