@@ -31,11 +31,11 @@ from memory._fusion import FusionStrategy as FusionStrategy
 from memory._fusion import WeightedFusion as WeightedFusion
 from memory._fusion import default_fusion as default_fusion
 from memory._loaders import load_documents as load_documents
+from memory._protocol import MemoryStore as MemoryStore
 from memory._records import Hit as Hit
 from memory._records import Record as Record
 from memory._service import MemoryService as MemoryService
 from memory._store import HybridStore as HybridStore
-from memory._store import MemoryStore as MemoryStore
 from memory._tokenize import Tokenizer as Tokenizer
 from memory._tokenize import light_stem as light_stem
 from memory.messages import Recall as Recall

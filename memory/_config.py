@@ -114,7 +114,7 @@ class MemoryConfig:
             ``WeightedFusion(alpha=0.7)`` (see ``memory._fusion`` for why not RRF).
         ann_threshold: Row count above which a LanceDB ANN index is built in the background;
             ``None`` never builds one (searches are exact in memory either way, see
-            ``memory._store``).
+            ``memory._background``).
         compact_ratio: Fraction of dead slots in the in-memory indexes that triggers their
             compaction.
     """

@@ -20,8 +20,9 @@ from memory._config import MemoryConfig
 from memory._embedder import Embed, Embedder, shared_embedder
 from memory._fusion import FusionStrategy
 from memory._loaders import load_documents
+from memory._protocol import Mode
 from memory._records import DEFAULT_NAMESPACE, Hit, Record
-from memory._store import HybridStore, Mode
+from memory._store import HybridStore
 
 
 class MemoryService:

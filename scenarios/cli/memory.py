@@ -34,9 +34,9 @@ from rich.text import Text
 from actors import AgentNotFoundError, RaygentError
 from actors._errors import InvalidRecordError
 from memory._config import MemoryConfig, default_data_dir
+from memory._disk import MANIFEST
 from memory._loaders import SUFFIXES, _expand, load_documents
 from memory._records import DEFAULT_NAMESPACE, Hit, Record, coerce_records
-from memory._store import MANIFEST
 from scenarios._connect import open_runtime
 from scenarios.cli._edge import JsonOpt, console, edge, err_console, fail, print_json
 from scenarios.cli._memory_render import hit_json, hits_table, stats_table
