@@ -14,6 +14,11 @@ What is measured:
 * Ingestion: documents per second through ``MemoryService.add`` (embedding, LanceDB commit,
   keyword indexing) divided by raw ``SentenceTransformer.encode`` on the same texts, on a
   subset of the corpus.
+* Retrieval quality on the bundled evaluation set (``memory.evalset``; a sample with
+  ``--quick``): nDCG@10 of the default hybrid search, BM25 and vector search
+  (``eval_ndcg_at_10``, ``eval_bm25_ndcg_at_10``, ``eval_vector_ndcg_at_10``,
+  ``hybrid_gain``), and the cross-encoder rerank stage (``rerank_p50_ms``, ``rerank_gain``;
+  see ``benchmarks/_memory_eval.py`` for why the gain needs ``RAYGENT_RERANK_MODEL``).
 * Search latency, query embedding included (the query cache is disabled), on a store
   holding every document of the corpus: in process through ``MemoryService.search``
   (``inprocess_*_p50_ms``), then through the memory actor, as agents use it
@@ -44,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._memory_bm25 import bench_bm25
 from benchmarks._memory_corpus import make_corpus
+from benchmarks._memory_eval import bench_quality
 from benchmarks._memory_store import bench_store
 
 
@@ -70,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         summary.update(bench_bm25(docs, n_queries=n_queries,
                                   n_rank_queries=20 if args.quick else 10))
+        summary.update(bench_quality(args.quick))
         summary.update(bench_store(docs, n_ingest=min(n_ingest, n_docs), n_queries=n_queries,
                                    runtime=runtime))
     finally:

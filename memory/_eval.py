@@ -5,8 +5,12 @@ Metrics follow the usual definitions (as in ``trec_eval`` and BEIR):
 * nDCG@k with linear gains: ``sum(grade / log2(rank + 1))`` over the top ``k``, divided by
   the same sum for the ideal order of the labelled documents;
 * recall@k: the fraction of documents labelled relevant (grade >= 1) found in the top ``k``;
-* MRR: the mean of ``1 / rank`` of the first relevant document in the top ``k`` (0 when
+* MRR@10: the mean of ``1 / rank`` of the first relevant document in the top 10 (0 when
   none is there).
+
+nDCG@10 and MRR@10 are taken from a search for 10 hits, recall@100 from a search for 100:
+hybrid search draws ``max(k, candidates)`` hits from each retriever, so asking for 100
+would hide what the candidate depth does to the top 10 that callers actually get.
 
 :func:`evaluate` scores any search function; :func:`eval_store` opens a
 :class:`~memory.HybridStore` over an :class:`~memory.evalset.EvalSet` whose document
@@ -30,6 +34,7 @@ import numpy as np
 from actors._config import raygent_home
 from memory._config import MemoryConfig
 from memory._embedder import Embed
+from memory._rerank import Reranker
 from memory._store import HybridStore
 from memory.evalset import EvalSet
 
@@ -77,7 +82,7 @@ class Metrics:
     Attributes:
         ndcg_at_10: Mean nDCG@10.
         recall_at_100: Mean recall@100.
-        mrr: Mean reciprocal rank (cut at 100).
+        mrr: Mean reciprocal rank at 10.
         queries: Number of queries.
         p50_ms: Median search latency.
         by_kind: nDCG@10 per query kind.
@@ -102,9 +107,10 @@ def evaluate(search: SearchFn, eval_set: EvalSet, *, depth: int = 100) -> Metric
     """Run every query of ``eval_set`` through ``search`` and average the metrics.
 
     Args:
-        search: Returns ranked document ids for ``(query, k)``.
+        search: Returns ranked document ids for ``(query, k)``; called with ``k=10``
+            (timed) and ``k=depth`` for each query.
         eval_set: Labelled queries.
-        depth: How many results to ask for (the recall and MRR cut-off).
+        depth: The recall cut-off.
 
     Returns:
         The averages.
@@ -113,17 +119,22 @@ def evaluate(search: SearchFn, eval_set: EvalSet, *, depth: int = 100) -> Metric
     kinds: dict[str, list[float]] = defaultdict(list)
     for q in eval_set.queries:
         t = time.perf_counter()
-        ranked = list(search(q.text, depth))
+        top = list(search(q.text, 10))
         times.append((time.perf_counter() - t) * 1000)
-        score = ndcg_at_k(ranked, q.relevant, 10)
+        score = ndcg_at_k(top, q.relevant, 10)
         ndcg.append(score)
         kinds[q.kind].append(score)
-        recall.append(recall_at_k(ranked, q.relevant, depth))
-        rr.append(reciprocal_rank(ranked, q.relevant, depth))
+        rr.append(reciprocal_rank(top, q.relevant, 10))
+        recall.append(recall_at_k(list(search(q.text, depth)), q.relevant, depth))
     n = len(eval_set.queries)
     return Metrics(ndcg_at_10=sum(ndcg) / n, recall_at_100=sum(recall) / n, mrr=sum(rr) / n,
                    queries=n, p50_ms=float(np.median(times)) if times else 0.0,
                    by_kind={k: sum(v) / len(v) for k, v in kinds.items()})
+
+
+def store_search(store: HybridStore, **options: Any) -> SearchFn:
+    """A :data:`SearchFn` over ``store.search`` with fixed options (mode, fusion...)."""
+    return lambda query, k: [h.id for h in store.search(query, k=k, **options)]
 
 
 class _CachedDocs:
@@ -199,7 +210,7 @@ def corpus_vectors(eval_set: EvalSet, embedder: Embed, cache_dir: Path | None = 
 
 def eval_store(eval_set: EvalSet, data_dir: Path, embedder: Embed,
                config: MemoryConfig | None = None, *, vectors: np.ndarray | None = None,
-               cache_dir: Path | None = None) -> HybridStore:
+               cache_dir: Path | None = None, reranker: Reranker | None = None) -> HybridStore:
     """A store in ``data_dir`` holding the corpus of ``eval_set``.
 
     Args:
@@ -209,6 +220,7 @@ def eval_store(eval_set: EvalSet, data_dir: Path, embedder: Embed,
         config: Store settings (``data_dir`` is replaced); ``None`` means the defaults.
         vectors: Document vectors in corpus order, if already computed.
         cache_dir: See :func:`corpus_vectors`.
+        reranker: The rerank stage, if any (else one is built from ``config.rerank``).
 
     Returns:
         The open store; the caller closes it.
@@ -217,7 +229,7 @@ def eval_store(eval_set: EvalSet, data_dir: Path, embedder: Embed,
         vectors = corpus_vectors(eval_set, embedder, cache_dir)
     table = {d["text"]: vectors[i] for i, d in enumerate(eval_set.corpus)}
     cfg = replace(config if config is not None else MemoryConfig(), data_dir=data_dir)
-    store = HybridStore(cfg, _CachedDocs(embedder, table))
+    store = HybridStore(cfg, _CachedDocs(embedder, table), reranker)
     for start in range(0, len(eval_set.corpus), 2000):
         store.add(eval_set.corpus[start:start + 2000])
     return store

@@ -6,20 +6,23 @@ cores, against ~225 ms for a LanceDB flat scan, while an IVF_PQ index answers in
 takes ~100 s to build and is approximate. Keyword candidates come from the in-memory
 :class:`~memory._bm25.BM25Index`. Hybrid mode takes ``candidates`` hits from each retriever,
 fuses them (:mod:`memory._fusion`) and keeps every retriever's score and rank on the hit,
-so a caller can see why it ranked where it did.
+so a caller can see why it ranked where it did. An optional rerank stage
+(:mod:`memory._rerank`) then re-scores the best fused hits with a cross-encoder.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from actors._errors import InvalidQueryError
+from actors._errors import InvalidQueryError, StoreError
 from memory._fusion import FusionStrategy
 from memory._protocol import MODES
 from memory._records import Hit
+from memory._rerank import Reranker
 from memory._slots import SlotTable
 
 #: ``(slot, score)`` pairs, best first.
@@ -109,7 +112,8 @@ def rank(mode: str, k: int, vec: Ranking, kw: Ranking, fuse: FusionStrategy) -> 
     )[:k]
 
 
-def make_hits(slots: SlotTable, ranked: Ranking, vec: Ranking, kw: Ranking) -> list[Hit]:
+def make_hits(slots: SlotTable, mode: str, ranked: Ranking, vec: Ranking, kw: Ranking
+              ) -> list[Hit]:
     """Turn ranked slots into :class:`Hit` objects carrying both retrievers' evidence."""
     vinfo = {s: (score, r) for r, (s, score) in enumerate(vec, start=1)}
     kinfo = {s: (score, r) for r, (s, score) in enumerate(kw, start=1)}
@@ -128,8 +132,24 @@ def make_hits(slots: SlotTable, ranked: Ranking, vec: Ranking, kw: Ranking) -> l
                 vector_rank=v[1] if v else None,
                 keyword_score=kk[0] if kk else None,
                 keyword_rank=kk[1] if kk else None,
+                fused_score=float(score) if mode == "hybrid" else None,
                 created_at=float(slots.created[s]),
                 updated_at=float(slots.updated[s]),
             )
         )
     return hits
+
+
+def rerank_hits(reranker: Reranker, query: str, hits: list[Hit], k: int) -> list[Hit]:
+    """Re-score hits with a cross-encoder and keep the best ``k``.
+
+    Each hit's ``score`` becomes its rerank score (also in ``rerank_score``); its fused and
+    per-retriever evidence stays. Equal rerank scores keep the fused order.
+    """
+    scores = reranker.score(query, [h.text for h in hits])
+    if len(scores) != len(hits) or not np.isfinite(scores).all():
+        raise StoreError(f"the reranker returned {len(scores)} scores for {len(hits)} texts "
+                         "(expected one finite score per text)")
+    order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))[:k]
+    return [replace(hits[i], score=float(scores[i]), rerank_score=float(scores[i]))
+            for i in order]

@@ -113,6 +113,8 @@ class MemoryService:
         namespace: str | None = None,
         filters: Mapping[str, Any] | None = None,
         fusion: FusionStrategy | None = None,
+        candidates: int | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
         """Search memory (see :meth:`HybridStore.search`).
 
@@ -123,6 +125,8 @@ class MemoryService:
             namespace: Restrict to one existing namespace.
             filters: Metadata / time filter.
             fusion: Override the configured fusion strategy.
+            candidates: Override the hits each retriever contributes to fusion.
+            rerank: Force the rerank stage on or off (``None``: as configured).
 
         Returns:
             Hits, best first.
@@ -136,6 +140,8 @@ class MemoryService:
             namespace=namespace,
             filters=filters,
             fusion=fusion,
+            candidates=candidates,
+            rerank=rerank,
         )
 
     def count(self, namespace: str | None = None) -> int:

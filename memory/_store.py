@@ -38,6 +38,7 @@ from memory._protocol import MODES as MODES
 from memory._protocol import MemoryStore as MemoryStore
 from memory._protocol import Mode as Mode
 from memory._records import Hit, Record
+from memory._rerank import Reranker, reranker_for
 from memory._rwlock import RWLock
 from memory._slots import SlotTable
 from memory._tokenize import Tokenizer
@@ -50,6 +51,7 @@ class HybridStore:
         config: Store settings; ``None`` means :class:`MemoryConfig` defaults.
         embedder: Embeds texts and queries; ``None`` creates an :class:`Embedder` from
             ``config``. Share one embedder between stores to load the model once.
+        reranker: The rerank stage; ``None`` builds one from ``config.rerank`` when set.
 
     Raises:
         ConfigError: If the data directory is unusable or was built with another model.
@@ -57,12 +59,15 @@ class HybridStore:
         StoreError: If another process holds the store.
     """
 
-    def __init__(self, config: MemoryConfig | None = None, embedder: Embed | None = None) -> None:
+    def __init__(self, config: MemoryConfig | None = None, embedder: Embed | None = None,
+                 reranker: Reranker | None = None) -> None:
         self.config = config if config is not None else MemoryConfig()
         self.embedder: Embed = embedder if embedder is not None else Embedder(self.config)
         self.tokenizer = Tokenizer(self.config.tokenizer)
         self.path = self.config.resolved_data_dir()
         self._fusion: FusionStrategy = self.config.fusion or default_fusion()
+        self._reranker = reranker if reranker is not None else reranker_for(self.config.rerank)
+        self._rerank_top_n = self.config.rerank.top_n if self.config.rerank else 20
         self._writer = threading.Lock()
         self._rw = RWLock()
         self._closed = False
@@ -225,6 +230,9 @@ class HybridStore:
         namespace: str | None = None,
         filters: Mapping[str, Any] | None = None,
         fusion: FusionStrategy | None = None,
+        *,
+        candidates: int | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
         """Find the records most relevant to a query.
 
@@ -235,17 +243,26 @@ class HybridStore:
             namespace: Restrict to one existing namespace.
             filters: Metadata/time filter (see ``memory._filters``), applied before top-k.
             fusion: Fusion strategy for hybrid mode; ``None`` uses ``config.fusion``.
+            candidates: Hits each retriever contributes to hybrid fusion; ``None`` uses
+                ``config.candidates`` (never fewer than ``k``).
+            rerank: Run the cross-encoder stage over the best hits; ``None`` runs it when
+                ``config.rerank`` is set.
 
         Returns:
             Up to ``k`` hits, best first. Keyword mode returns only records sharing a term
             with the query, so it may return fewer.
 
         Raises:
-            InvalidQueryError: For an empty query, bad ``k``, unknown mode or namespace,
-                malformed filters, or a fusion object without ``fuse``.
+            InvalidQueryError: For an empty query, bad ``k`` or ``candidates``, unknown mode
+                or namespace, malformed filters, a fusion object without ``fuse``, or
+                ``rerank=True`` without a configured reranker.
         """
         self._check_open()
-        _search.check_args(query, k, mode, fusion, self.config.max_k)
+        _search.check_args(query, k, mode, fusion, self.config.max_k, candidates)
+        if rerank and self._reranker is None:
+            raise InvalidQueryError("rerank=True but no reranker is configured: set "
+                                    "MemoryConfig.rerank to a local cross-encoder")
+        reranker = self._reranker if rerank is not False else None
         conditions = compile_filters(filters)
         ns_counts = self._slots.ns_counts
         if namespace is not None and (not isinstance(namespace, str) or namespace not in ns_counts):
@@ -256,7 +273,8 @@ class HybridStore:
         qvec = self.embedder.encode_query(query) if use_vec else None
         qtok = self.tokenizer(query) if use_kw else []
         fuse = fusion or self._fusion
-        cand_k = k if mode != "hybrid" else max(k, self.config.candidates)
+        out_k = k if reranker is None else max(k, self._rerank_top_n)
+        cand_k = out_k if mode != "hybrid" else max(out_k, candidates or self.config.candidates)
         with self._rw.read():
             slots = self._slots
             n = slots.n_slots
@@ -267,8 +285,10 @@ class HybridStore:
                 vec = _search.vector_top(slots.vectors, qvec, cand_k, mask, n)
             if use_kw:
                 kw = _search.keyword_top(slots, qtok, cand_k, mask)
-            ranked = _search.rank(mode, k, vec, kw, fuse)
-            return _search.make_hits(slots, ranked, vec, kw)
+            ranked = _search.rank(mode, out_k, vec, kw, fuse)
+            hits = _search.make_hits(slots, mode, ranked, vec, kw)
+        # Outside the lock: the cross-encoder is slow, and writers should not wait for it.
+        return hits if reranker is None else _search.rerank_hits(reranker, query, hits, k)
 
     def keyword_scores(self, query: str) -> dict[str, float]:
         """Return the BM25 score of every record for a query (for inspection and tests).

@@ -452,12 +452,14 @@ def test_missing_or_damaged_sidecar_is_rebuilt(config: MemoryConfig, embedder: E
 
 
 def test_tokenizer_change_rebuilds_keyword_index(config: MemoryConfig, embedder: Embedder) -> None:
-    with HybridStore(config, embedder) as s:
+    keep_all = MemoryConfig(data_dir=config.data_dir, tokenizer=TokenizerConfig(stopwords=None))
+    with HybridStore(keep_all, embedder) as s:
         s.add(DOCS)
         assert s.search("the", k=3, mode="keyword")
-    stop = MemoryConfig(data_dir=config.data_dir, tokenizer=TokenizerConfig(stopwords="english"))
-    with HybridStore(stop, embedder) as s:
+    with HybridStore(config, embedder) as s:  # the default drops English stopwords
         assert s.search("the", k=3, mode="keyword") == []
+    with HybridStore(keep_all, embedder) as s:
+        assert s.search("the", k=3, mode="keyword")
 
 
 def test_deletes_are_compacted_on_reopen(config: MemoryConfig, embedder: Embedder) -> None:
