@@ -8,6 +8,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -165,24 +166,59 @@ def bench_store(docs: list[str], n_ingest: int, n_queries: int,
         "inprocess_hybrid_p99_ms": results["hybrid"]["p99_ms"],
     }
     if runtime is not None:
-        # The same store served by the memory actor: every query crosses a Ray call and is
-        # embedded by the actor's own MiniLM.
-        from memory import MemoryAgent
-
-        t = time.perf_counter()
-        runtime.spawn(MemoryAgent, name="memory", config={"data_dir": str(big_cfg.data_dir),
-                                                          "query_cache_size": 0})
-        print(f"Memory actor opened the store in {time.perf_counter() - t:.1f}s")
-        mem = runtime.memory
-        mem.search("warm up the model", k=10)
-        for i, mode in enumerate(("vector", "keyword", "hybrid")):
-            qs = queries[i * n_queries : (i + 1) * n_queries]
-            m = measure_search(lambda q, mode=mode: mem.search(q, k=10, mode=mode), qs)
-            out[f"{mode}_p50_ms"] = m["p50_ms"]
-            if mode == "hybrid":
-                out["hybrid_p99_ms"] = m["p99_ms"]
-            print(f"  {mode:>7} through the memory actor: p50 {m['p50_ms']:.2f} ms  "
-                  f"p99 {m['p99_ms']:.2f} ms")
-        runtime.stop_agent("memory")
+        out.update(bench_actor(runtime, big_cfg, queries, n_queries))
     shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def measure_concurrent(search_fn: Callable[[str], Any], queries: Sequence[str],
+                       callers: int = 8) -> float:
+    """Searches per second with ``callers`` threads each making one call at a time."""
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(search_fn, queries[:callers]))  # every caller's first call, untimed
+        t = time.perf_counter()
+        list(pool.map(search_fn, queries))
+        return len(queries) / (time.perf_counter() - t)
+
+
+def _spawn(runtime: Any, cfg: MemoryConfig, threads: int | None) -> Any:
+    from memory import MemoryAgent
+
+    t = time.perf_counter()
+    runtime.spawn(MemoryAgent, name="memory", config={
+        "data_dir": str(cfg.data_dir), "query_cache_size": 0, "threads": threads})
+    label = f"threads={threads}" if threads else "default settings"
+    print(f"Memory actor ({label}) opened the store in {time.perf_counter() - t:.1f}s")
+    mem = runtime.memory
+    mem.search("warm up the model", k=10)
+    return mem
+
+
+def bench_actor(runtime: Any, cfg: MemoryConfig, queries: Sequence[str],
+                n_queries: int) -> dict[str, Any]:
+    """The same store served by the memory actor: every query crosses a Ray call and is
+    embedded by the actor's own MiniLM. First with the default settings (torch on the one
+    thread Ray gives actors), then with ``threads=2`` for comparison."""
+    out: dict[str, Any] = {}
+    mem = _spawn(runtime, cfg, threads=2)
+    m = measure_search(lambda q: mem.search(q, k=10, mode="hybrid"),
+                       queries[2 * n_queries: 3 * n_queries])
+    out["hybrid_p50_ms_2threads"] = m["p50_ms"]
+    print(f"   hybrid through the memory actor, threads=2: p50 {m['p50_ms']:.2f} ms"
+          f"  p99 {m['p99_ms']:.2f} ms")
+    runtime.stop_agent("memory")
+    mem = _spawn(runtime, cfg, threads=None)
+    for i, mode in enumerate(("vector", "keyword", "hybrid")):
+        qs = queries[i * n_queries: (i + 1) * n_queries]
+        m = measure_search(lambda q, mode=mode: mem.search(q, k=10, mode=mode), qs)
+        out[f"{mode}_p50_ms"] = m["p50_ms"]
+        if mode == "hybrid":
+            out["hybrid_p99_ms"] = m["p99_ms"]
+        print(f"  {mode:>7} through the memory actor: p50 {m['p50_ms']:.2f} ms  "
+              f"p99 {m['p99_ms']:.2f} ms")
+    qps = measure_concurrent(lambda q: mem.search(q, k=10, mode="hybrid"), queries)
+    out["concurrent_qps"] = qps
+    print(f"   hybrid, 8 concurrent callers: {qps:.1f} searches/s "
+          f"(one caller: {1000 / out['hybrid_p50_ms']:.1f}/s at p50)")
+    runtime.stop_agent("memory")
     return out

@@ -55,6 +55,17 @@ def memory_config_from(values: Mapping[str, Any]) -> MemoryConfig:
         raise ConfigError(str(exc), field="memory") from None
 
 
+def use_threads(threads: int | None) -> None:
+    """Give torch ``threads`` intra-op threads in this process (``None``: leave it)."""
+    if threads is None:
+        return
+    try:
+        import torch
+    except ImportError:  # an embedder without torch has its own thread settings
+        return
+    torch.set_num_threads(threads)
+
+
 class MemoryAgent(Agent):
     """The shared memory of a system. ``config`` holds :class:`MemoryConfig` fields."""
 
@@ -69,6 +80,7 @@ class MemoryAgent(Agent):
         return self.service
 
     async def on_start(self) -> None:
+        use_threads(self._config.threads)
         self.service = await asyncio.to_thread(MemoryService, self._config)
 
     async def on_stop(self) -> None:

@@ -150,6 +150,16 @@ class MemoryConfig:
             ``memory._background``).
         compact_ratio: Fraction of dead slots in the in-memory indexes that triggers their
             compaction.
+        vector_scan: First pass of vector search: ``"auto"`` (bfloat16 where this CPU runs
+            it faster, timed on the store's own matrix), ``"float32"`` or ``"bfloat16"``.
+            Results are exact float32 either way (see ``memory._vectors``).
+        threads: Torch intra-op threads of the memory actor's process (the vector product;
+            query embeddings run on one thread regardless, see ``memory._embedder``);
+            ``None`` leaves what the process has: Ray starts actors with
+            ``OMP_NUM_THREADS=1``. More threads shorten the product on an idle machine and
+            lengthen its tail on a busy one (threads wait for each other at every barrier):
+            ``benchmarks/memory.py`` measures both. Only the memory agent applies it (it
+            owns its process); a ``MemoryService`` in your process leaves torch alone.
     """
 
     data_dir: Path | None = None
@@ -166,6 +176,8 @@ class MemoryConfig:
     rerank: RerankConfig | None = None
     ann_threshold: int | None = None
     compact_ratio: float = 0.25
+    vector_scan: str = "auto"
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.data_dir is not None and not isinstance(self.data_dir, Path):
@@ -179,6 +191,14 @@ class MemoryConfig:
         if self.ann_threshold is not None and self.ann_threshold < 256:
             # IVF training needs a few hundred vectors; below that the index is pointless.
             raise ConfigError("must be None or >= 256", field="ann_threshold")
+        if self.vector_scan not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"unknown vector_scan {self.vector_scan!r}: use auto, float32 or "
+                              "bfloat16", field="vector_scan")
+        if self.threads is not None and (
+            not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1
+        ):
+            raise ConfigError(f"must be None or an integer >= 1, got {self.threads!r}",
+                              field="threads")
         if not 0.0 < self.compact_ratio <= 1.0:
             raise ConfigError("must be within (0, 1]", field="compact_ratio")
         if not self.model:

@@ -1,9 +1,10 @@
 """The search path: argument checks, exact vector top-k, fusion and the hits it returns.
 
 Queries do not go through LanceDB. The store keeps every vector in one float32 matrix and
-searches it *exactly* with a matrix product: at 100k x 384 that costs about 9 ms on two
-cores, against ~225 ms for a LanceDB flat scan, while an IVF_PQ index answers in ~6 ms but
-takes ~100 s to build and is approximate. Keyword candidates come from the in-memory
+searches it *exactly* with a matrix product (``memory._vectors``: a bfloat16 first pass
+where the CPU makes that faster, then exact float32 scores): at 100k x 384 that costs
+5-14 ms on one core, against ~225 ms for a LanceDB flat scan, while an IVF_PQ index answers
+in ~6 ms but takes ~100 s to build and is approximate. Keyword candidates come from the in-memory
 :class:`~memory._bm25.BM25Index`. Hybrid mode takes ``candidates`` hits from each retriever,
 fuses them (:mod:`memory._fusion`) and keeps every retriever's score and rank on the hit,
 so a caller can see why it ranked where it did. An optional rerank stage
@@ -49,43 +50,6 @@ def check_args(query: Any, k: Any, mode: Any, fusion: Any, max_k: int,
         isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1
     ):
         raise InvalidQueryError(f"candidates must be an integer >= 1, got {candidates!r}")
-
-
-def matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Exact similarity scores ``matrix @ vector`` in float32.
-
-    Computed with torch when available: the query embedding just ran on torch's OpenMP
-    threads, and handing the product to numpy's OpenBLAS pool instead makes the two pools
-    spin against each other on small machines (measured on 2 cores: 118 ms vs 14 ms p50 for
-    embed + product at 10k vectors).
-    """
-    try:
-        import torch
-    except ImportError:  # the default embedder needs torch, a custom one may not
-        return matrix @ vector
-    with torch.inference_mode():
-        out = torch.mv(torch.from_numpy(matrix), torch.from_numpy(np.array(vector, np.float32)))
-    return out.numpy()
-
-
-def vector_top(vectors: np.ndarray, qvec: np.ndarray, k: int, mask: np.ndarray | None,
-               n: int) -> Ranking:
-    """The ``k`` most similar slots among the first ``n`` (ties by ascending slot)."""
-    if n == 0:
-        return []
-    scores = matvec(vectors[:n], qvec)
-    if mask is not None:
-        cand = np.flatnonzero(mask)
-        scores = scores[cand]
-    else:
-        cand = None
-    if scores.shape[0] > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(scores.shape[0])
-    order = part[np.lexsort((part, -scores[part]))]
-    slots = cand[order] if cand is not None else order
-    return list(zip(slots.tolist(), scores[order].astype(np.float64).tolist(), strict=True))
 
 
 def keyword_top(slots: SlotTable, tokens: list[str], k: int, mask: np.ndarray | None

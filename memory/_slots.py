@@ -24,6 +24,7 @@ from memory._config import BM25Config
 from memory._disk import Rows
 from memory._filters import KIND_NUMBER, Column, Condition, evaluate
 from memory._records import Record
+from memory._vectors import VectorScan
 
 
 def _grow_rows(arr: np.ndarray, needed: int) -> np.ndarray:
@@ -41,11 +42,13 @@ class SlotTable:
     Args:
         dim: Vector dimension.
         bm25: The keyword index (its slots define this table's slots).
+        vector_scan: First-pass precision of vector search (see ``memory._vectors``).
     """
 
-    def __init__(self, dim: int, bm25: BM25Index) -> None:
+    def __init__(self, dim: int, bm25: BM25Index, vector_scan: str = "auto") -> None:
         self.dim = dim
         self.bm25 = bm25
+        self.scan = VectorScan(vector_scan)
         self.ids: list[str] = []
         self.texts: list[str] = []
         self.metas: list[dict[str, Any]] = []
@@ -61,20 +64,22 @@ class SlotTable:
         self._columns: dict[str, Column] = {}
 
     @classmethod
-    def empty(cls, dim: int, config: BM25Config) -> SlotTable:
+    def empty(cls, dim: int, config: BM25Config, vector_scan: str = "auto") -> SlotTable:
         """A table with no slots."""
-        return cls(dim, BM25Index(config))
+        return cls(dim, BM25Index(config), vector_scan)
 
     @classmethod
-    def from_rows(cls, rows: Rows, bm25: BM25Index, slot_rows: Sequence[int]) -> SlotTable:
+    def from_rows(cls, rows: Rows, bm25: BM25Index, slot_rows: Sequence[int],
+                  vector_scan: str = "auto") -> SlotTable:
         """Lay table rows out in the slot order of an existing keyword index.
 
         Args:
             rows: The decoded records table.
             bm25: Keyword index whose slots the rows fill.
             slot_rows: The table row of each slot, -1 for dead slots.
+            vector_scan: First-pass precision of vector search.
         """
-        table = cls(rows.vectors.shape[1], bm25)
+        table = cls(rows.vectors.shape[1], bm25, vector_scan)
         total = bm25.n_slots
         rix = np.asarray(slot_rows, dtype=np.int64)
         live = rix >= 0
@@ -175,6 +180,7 @@ class SlotTable:
         self.vectors = self.vectors[keep].copy()
         self.slot_of = {rid: i for i, rid in enumerate(self.ids)}
         self._columns = {}
+        self.scan.invalidate()
 
     def replace_keyword_index(self, bm25: BM25Index) -> None:
         """Swap in a rebuilt keyword index over the same (compacted) slots."""

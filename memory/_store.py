@@ -98,11 +98,12 @@ class HybridStore:
             Whether the sidecar must be rewritten, and the next write sequence number.
         """
         if created:
-            self._slots = SlotTable.empty(rows.vectors.shape[1], self.config.bm25)
+            self._slots = SlotTable.empty(rows.vectors.shape[1], self.config.bm25,
+                                          self.config.vector_scan)
             return False, 1
         bm25, slot_rows, max_sidecar_seq, changed = _disk.reconcile_sidecar(
             self.path, rows, self.tokenizer, self.config.bm25)
-        self._slots = SlotTable.from_rows(rows, bm25, slot_rows)
+        self._slots = SlotTable.from_rows(rows, bm25, slot_rows, self.config.vector_scan)
         n = len(rows)
         if bm25.dead_fraction() > self.config.compact_ratio:
             self._slots.compact()
@@ -282,7 +283,7 @@ class HybridStore:
             vec: _search.Ranking = []
             kw: _search.Ranking = []
             if use_vec and qvec is not None:
-                vec = _search.vector_top(slots.vectors, qvec, cand_k, mask, n)
+                vec = slots.scan.top(slots.vectors, qvec, cand_k, mask, n)
             if use_kw:
                 kw = _search.keyword_top(slots, qtok, cand_k, mask)
             ranked = _search.rank(mode, out_k, vec, kw, fuse)
