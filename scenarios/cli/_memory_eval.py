@@ -2,7 +2,7 @@
 
 Builds a throw-away store over the bundled evaluation set (``memory.evalset``; document
 vectors are cached under ``$RAYGENT_HOME/cache/evalset`` after the first run), runs every
-labelled query in each mode and prints nDCG@10, recall@100 and MRR. ``--sweep`` runs the
+labelled query in each mode and prints nDCG@10, recall@100 and MRR@10. ``--sweep`` runs the
 grid that chose the defaults (``memory._sweep``); ``--rerank-model`` adds the cross-encoder
 stage as one more row.
 """
@@ -81,7 +81,7 @@ def eval_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure retrieval quality (nDCG@10, recall@100, MRR) on the evaluation set."""
+    """Measure retrieval quality (nDCG@10, recall@100, MRR@10) on the evaluation set."""
     es = load_eval_set(eval_dir)
     wanted = [m.value for m in (modes or list(EvalMode))]
     config = MemoryConfig()

@@ -79,7 +79,7 @@ def hits_table(hits: Sequence[Hit], *, mode: str) -> Table:
 
 
 def metrics_table(results: Mapping[str, Metrics]) -> Table:
-    """nDCG@10, recall@100 and MRR per mode, with nDCG@10 per query kind.
+    """nDCG@10, recall@100 and MRR@10 per mode, with nDCG@10 per query kind.
 
     Args:
         results: Metrics by mode name.
