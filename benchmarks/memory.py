@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         summary.update(bench_bm25(docs, n_queries=n_queries,
                                   n_rank_queries=20 if args.quick else 10))
-        summary.update(bench_quality(args.quick))
+        summary.update(bench_quality(args.quick, rerank_queries=20 if args.quick else 60))
         summary.update(bench_store(docs, n_ingest=min(n_ingest, n_docs), n_queries=n_queries,
                                    runtime=runtime))
     finally:

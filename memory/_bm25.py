@@ -34,6 +34,7 @@ import numpy as np
 from actors._errors import InvalidQueryError
 from memory._bm25_io import load_index, save_index
 from memory._config import BM25Config
+from memory._topk import first_k
 
 _EMPTY_I32 = np.empty(0, dtype=np.int32)
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
@@ -347,8 +348,8 @@ class BM25Index:
         cand = np.flatnonzero(hit)
         cand_scores = scores[cand]
         if cand.size > k:
-            part = np.argpartition(-cand_scores, k - 1)[:k]
-            cand, cand_scores = cand[part], cand_scores[part]
+            keep = first_k(cand_scores, k)
+            cand, cand_scores = cand[keep], cand_scores[keep]
         order = np.lexsort((cand, -cand_scores))
         return cand[order], cand_scores[order]
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from memory._topk import first_k
+
 #: Bound on |bfloat16 score - float32 score| / (|row| * |query|): both operands rounded to
 #: 8 significant bits (2 u with u = 2^-8, summed over the product: sum |a_i b_i| <= |a||b|),
 #: the result rounded (u), and one more u of margin for the float32 accumulation.
@@ -61,11 +63,8 @@ def exact_scores(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 
 
 def _top(slots: np.ndarray, scores: np.ndarray, k: int) -> Ranking:
-    """Best ``k`` by score, ties by ascending slot."""
-    if scores.shape[0] > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(scores.shape[0])
+    """Best ``k`` by score, ties by ascending slot (``slots`` must be ascending)."""
+    part = first_k(scores, k) if scores.shape[0] > k else np.arange(scores.shape[0])
     order = part[np.lexsort((slots[part], -scores[part]))]
     return list(zip(slots[order].tolist(), scores[order].astype(np.float64).tolist(),
                     strict=True))
