@@ -18,7 +18,8 @@ from opentelemetry import trace
 from actors import Agent, MessageContext, handles
 from actors import _telemetry as tm
 from actors._errors import ConfigError, StoreError
-from memory._config import BM25Config, MemoryConfig, TokenizerConfig
+from memory._config import BM25Config, MemoryConfig, RerankConfig, TokenizerConfig
+from memory._fusion import fusion_from
 from memory._records import DEFAULT_NAMESPACE, Hit, Record
 from memory._service import MemoryService
 from memory.messages import Recall, Remember
@@ -44,10 +45,25 @@ def memory_config_from(values: Mapping[str, Any]) -> MemoryConfig:
         kwargs["bm25"] = BM25Config(**kwargs["bm25"])
     if isinstance(kwargs.get("tokenizer"), Mapping):
         kwargs["tokenizer"] = TokenizerConfig(**kwargs["tokenizer"])
+    if isinstance(kwargs.get("rerank"), Mapping):
+        kwargs["rerank"] = RerankConfig(**kwargs["rerank"])
+    if "fusion" in kwargs:
+        kwargs["fusion"] = fusion_from(kwargs["fusion"])
     try:
         return MemoryConfig(**kwargs)
     except TypeError as exc:
         raise ConfigError(str(exc), field="memory") from None
+
+
+def use_threads(threads: int | None) -> None:
+    """Give torch ``threads`` intra-op threads in this process (``None``: leave it)."""
+    if threads is None:
+        return
+    try:
+        import torch
+    except ImportError:  # an embedder without torch has its own thread settings
+        return
+    torch.set_num_threads(threads)
 
 
 class MemoryAgent(Agent):
@@ -72,6 +88,7 @@ class MemoryAgent(Agent):
         return self.service
 
     async def on_start(self) -> None:
+        use_threads(self._config.threads)
         self.service = await asyncio.to_thread(MemoryService, self._config)
 
     async def on_stop(self) -> None:
@@ -99,14 +116,15 @@ class MemoryAgent(Agent):
     # -- the service API (called directly by MemoryClient, in worker threads) -------------
 
     def search(self, query: str, *, k: int = 5, mode: str = "hybrid",
-               namespace: str | None = None, filters: Mapping[str, Any] | None = None
-               ) -> list[Hit]:
+               namespace: str | None = None, filters: Mapping[str, Any] | None = None,
+               candidates: int | None = None, rerank: bool | None = None) -> list[Hit]:
         with _tracer.start_as_current_span(tm.MEMORY_SEARCH, attributes={
                 tm.AGENT: self.name, "raygent.memory.mode": mode, "raygent.memory.k": k,
                 "raygent.memory.namespace": namespace or ""}) as span:
             try:
                 hits = self._svc().search(query, k=k, mode=mode,  # type: ignore[arg-type]
-                                          namespace=namespace, filters=filters)
+                                          namespace=namespace, filters=filters,
+                                          candidates=candidates, rerank=rerank)
             except Exception as exc:
                 tm.mark_error(span, exc, type(exc).__name__)
                 raise

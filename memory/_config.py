@@ -44,15 +44,16 @@ class TokenizerConfig:
         lowercase: Fold case before matching (``str.casefold``).
         pattern: Regular expression whose matches are the tokens; the default ``\\w+`` keeps
             unicode letters, digits and underscores, so ``"XJ-9027"`` gives ``xj`` and ``9027``.
-        stopwords: ``None`` keeps every token, ``"english"`` drops a small built-in English
-            list, or pass your own collection of (already lower-cased) words.
+        stopwords: ``"english"`` (the default, chosen by the sweep on the bundled evaluation
+            set) drops a small built-in English list, ``None`` keeps every token, or pass
+            your own collection of (already lower-cased) words.
         stem: Apply the built-in light English suffix stemmer (plural, ``-ing``, ``-ed``...).
         min_token_len: Drop tokens shorter than this many characters.
     """
 
     lowercase: bool = True
     pattern: str = r"\w+"
-    stopwords: str | frozenset[str] | None = None
+    stopwords: str | frozenset[str] | None = "english"
     stem: bool = False
     min_token_len: int = 1
 
@@ -93,6 +94,35 @@ class BM25Config:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RerankConfig:
+    """The optional cross-encoder stage over the top hits (see ``memory._rerank``).
+
+    Attributes:
+        model: Local directory of a sentence-transformers ``CrossEncoder`` (nothing is
+            downloaded at run time).
+        top_n: How many of the best fused hits are re-scored (at least ``k`` are).
+        batch_size: Pairs per forward pass.
+        device: Torch device.
+        max_length: Longest (query, text) pair in tokens; longer pairs are truncated.
+    """
+
+    model: str
+    top_n: int = 20
+    batch_size: int = 32
+    device: str = "cpu"
+    max_length: int = 256
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigError("must name a local cross-encoder directory", field="rerank.model")
+        for name in ("top_n", "batch_size", "max_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"must be an integer >= 1, got {value!r}",
+                                  field=f"rerank.{name}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class MemoryConfig:
     """Everything the memory store and service need.
 
@@ -109,14 +139,27 @@ class MemoryConfig:
         max_text_chars: Longest accepted record text; chunk longer documents first
             (see :func:`memory.chunk_text`).
         max_k: Largest ``k`` a search may ask for.
-        candidates: How many hits each retriever contributes to hybrid fusion (at least ``k``).
+        candidates: How many hits each retriever contributes to hybrid fusion (at least
+            ``k``); 100 scored best in the sweep on the bundled evaluation set.
         fusion: Default fusion strategy for hybrid search; ``None`` means
-            ``WeightedFusion(alpha=0.7)`` (see ``memory._fusion`` for why not RRF).
+            ``memory._fusion.DEFAULT_FUSION``, chosen by the sweep on the bundled
+            evaluation set.
+        rerank: The optional cross-encoder rerank stage; ``None`` (the default) turns it off.
         ann_threshold: Row count above which a LanceDB ANN index is built in the background;
             ``None`` never builds one (searches are exact in memory either way, see
-            ``memory._store``).
+            ``memory._background``).
         compact_ratio: Fraction of dead slots in the in-memory indexes that triggers their
             compaction.
+        vector_scan: First pass of vector search: ``"auto"`` (bfloat16 where this CPU runs
+            it faster, timed on the store's own matrix), ``"float32"`` or ``"bfloat16"``.
+            Results are exact float32 either way (see ``memory._vectors``).
+        threads: Torch intra-op threads of the memory actor's process (the vector product;
+            query embeddings run on one thread regardless, see ``memory._embedder``);
+            ``None`` leaves what the process has: Ray starts actors with
+            ``OMP_NUM_THREADS=1``. More threads shorten the product on an idle machine and
+            lengthen its tail on a busy one (threads wait for each other at every barrier):
+            ``benchmarks/memory.py`` measures both. Only the memory agent applies it (it
+            owns its process); a ``MemoryService`` in your process leaves torch alone.
     """
 
     data_dir: Path | None = None
@@ -128,10 +171,13 @@ class MemoryConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     max_text_chars: int = 20_000
     max_k: int = 1000
-    candidates: int = 50
+    candidates: int = 100
     fusion: FusionStrategy | None = None
+    rerank: RerankConfig | None = None
     ann_threshold: int | None = None
     compact_ratio: float = 0.25
+    vector_scan: str = "auto"
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.data_dir is not None and not isinstance(self.data_dir, Path):
@@ -145,6 +191,14 @@ class MemoryConfig:
         if self.ann_threshold is not None and self.ann_threshold < 256:
             # IVF training needs a few hundred vectors; below that the index is pointless.
             raise ConfigError("must be None or >= 256", field="ann_threshold")
+        if self.vector_scan not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"unknown vector_scan {self.vector_scan!r}: use auto, float32 or "
+                              "bfloat16", field="vector_scan")
+        if self.threads is not None and (
+            not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1
+        ):
+            raise ConfigError(f"must be None or an integer >= 1, got {self.threads!r}",
+                              field="threads")
         if not 0.0 < self.compact_ratio <= 1.0:
             raise ConfigError("must be within (0, 1]", field="compact_ratio")
         if not self.model:

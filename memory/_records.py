@@ -66,12 +66,14 @@ class Hit:
         text: Record text.
         metadata: Record metadata.
         namespace: Record namespace.
-        score: The score the results are ordered by: the fused score in hybrid mode, else the
-            single retriever's score.
+        score: The score the results are ordered by: the rerank score when the rerank stage
+            ran, else the fused score in hybrid mode, else the single retriever's score.
         vector_score: Cosine similarity, or ``None`` when vector search did not return it.
         vector_rank: 1-based rank in the vector candidates, or ``None``.
         keyword_score: BM25 score, or ``None`` when keyword search did not return it.
         keyword_rank: 1-based rank in the keyword candidates, or ``None``.
+        fused_score: The fused score (hybrid mode), or ``None``.
+        rerank_score: The cross-encoder's score, or ``None`` when no rerank stage ran.
         created_at: Record creation time (epoch seconds).
         updated_at: Record last-write time (epoch seconds).
     """
@@ -85,8 +87,17 @@ class Hit:
     vector_rank: int | None = None
     keyword_score: float | None = None
     keyword_rank: int | None = None
+    fused_score: float | None = None
+    rerank_score: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+
+    def explain(self) -> dict[str, float | int | None]:
+        """Why the hit ranked where it did: each stage's score and rank, as plain data."""
+        return {"score": self.score, "vector_score": self.vector_score,
+                "vector_rank": self.vector_rank, "keyword_score": self.keyword_score,
+                "keyword_rank": self.keyword_rank, "fused_score": self.fused_score,
+                "rerank_score": self.rerank_score}
 
 
 def to_epoch(value: Any, what: str) -> float:

@@ -20,8 +20,9 @@ from memory._config import MemoryConfig
 from memory._embedder import Embed, Embedder, shared_embedder
 from memory._fusion import FusionStrategy
 from memory._loaders import load_documents
+from memory._protocol import Mode
 from memory._records import DEFAULT_NAMESPACE, Hit, Record
-from memory._store import HybridStore, Mode
+from memory._store import HybridStore
 
 
 class MemoryService:
@@ -112,6 +113,8 @@ class MemoryService:
         namespace: str | None = None,
         filters: Mapping[str, Any] | None = None,
         fusion: FusionStrategy | None = None,
+        candidates: int | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
         """Search memory (see :meth:`HybridStore.search`).
 
@@ -122,6 +125,8 @@ class MemoryService:
             namespace: Restrict to one existing namespace.
             filters: Metadata / time filter.
             fusion: Override the configured fusion strategy.
+            candidates: Override the hits each retriever contributes to fusion.
+            rerank: Force the rerank stage on or off (``None``: as configured).
 
         Returns:
             Hits, best first.
@@ -135,6 +140,8 @@ class MemoryService:
             namespace=namespace,
             filters=filters,
             fusion=fusion,
+            candidates=candidates,
+            rerank=rerank,
         )
 
     def count(self, namespace: str | None = None) -> int:

@@ -1,11 +1,13 @@
 """Turning text into BM25 terms.
 
-The default is deliberately plain: case-fold, then take every ``\\w+`` match (unicode letters,
-digits and underscore). That keeps identifiers such as ``XJ-9027`` findable as ``xj`` + ``9027``
-and works for any language that separates words with spaces or punctuation. Two options trade
-exactness for recall on English prose: a small stopword list and a light suffix stemmer
-(:func:`light_stem`, written for this project; it only strips common inflections and never
-looks words up, so it is fast and predictable but not linguistically exact).
+The default is deliberately plain: case-fold, take every ``\\w+`` match (unicode letters,
+digits and underscore) and drop a short English stopword list. That keeps identifiers such as
+``XJ-9027`` findable as ``xj`` + ``9027`` and works for any language that separates words with
+spaces or punctuation; the stopwords (articles, pronouns, auxiliaries, prepositions) added
+1.7 points of nDCG@10 to BM25 on the bundled evaluation set and 1 point to hybrid search, so
+they are on by default (``TokenizerConfig(stopwords=None)`` keeps every token). A light suffix
+stemmer (:func:`light_stem`, written for this project; it only strips common inflections and
+never looks words up, so it is fast and predictable but not linguistically exact) is optional.
 
 Changing any option changes the terms, so the store fingerprints the tokenizer
 (:meth:`Tokenizer.fingerprint`) and rebuilds its keyword index when the fingerprint differs.
@@ -118,9 +120,10 @@ class Tokenizer:
         if cfg.lowercase:
             text = text.casefold()
         tokens = self._regex.findall(text)
-        # The fast path is the default configuration: no per-token Python work at all.
-        if not self._stopwords and not cfg.stem and cfg.min_token_len == 1:
-            return tokens
+        if not cfg.stem and cfg.min_token_len == 1:
+            # The default configuration: one comprehension, no per-token function calls.
+            stop = self._stopwords
+            return [t for t in tokens if t not in stop] if stop else tokens
         out: list[str] = []
         for tok in tokens:
             if len(tok) < cfg.min_token_len or tok in self._stopwords:

@@ -294,12 +294,12 @@ def test_no_running_system_fails_fast() -> None:
     assert result.stderr.startswith("error: no Ray cluster answers at ")
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["search"], ["stats"]])
+@pytest.mark.parametrize("command", [[], ["ingest"], ["search"], ["stats"], ["eval"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = _memory(*command, "--help")
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.stdout
-    if command:
+    if command and command != ["eval"]:
         assert "--data-dir" in result.stdout and "--address" in result.stdout
 
 
@@ -333,3 +333,57 @@ def test_through_a_running_systems_memory_agent(make_runtime: Any, corpus: Corpu
     assert stats["records"] == written
     assert stats["calls"]["upsert"] == -(-written // 3)  # one call per batch
     assert "calls" in _memory("stats", *remote).stdout  # the agent's counters are shown
+
+
+# -- eval ------------------------------------------------------------------------------------
+
+
+def test_eval_runs_on_the_bundled_set() -> None:
+    """The issue's claim, checked: default hybrid beats either retriever by >= 0.03."""
+    result = _memory("eval", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["set"]["queries"] >= 300 and data["set"]["documents"] >= 5000
+    modes = data["modes"]
+    assert set(modes) == {"hybrid", "vector", "keyword"}
+    for m in modes.values():
+        assert 0.0 <= m["ndcg_at_10"] <= 1.0 and 0.0 <= m["recall_at_100"] <= 1.0
+        assert set(m["by_kind"]) == {"keyword", "mixed", "paraphrase"}
+    assert modes["keyword"]["ndcg_at_10"] < 0.6
+    best_single = max(modes["vector"]["ndcg_at_10"], modes["keyword"]["ndcg_at_10"])
+    assert modes["hybrid"]["ndcg_at_10"] >= best_single + 0.03
+    assert data["defaults"] == {"fusion": "weighted 0.6 zscore", "candidates": 100,
+                                "stopwords": "english"}
+
+
+def test_eval_table_on_a_set_of_your_own(tmp_path: Path) -> None:
+    docs = [{"id": "a", "text": "Error E4012 on the Kestrel router: renew the DHCP lease."},
+            {"id": "b", "text": "Sourdough bread needs a starter fed every day."},
+            {"id": "c", "text": "Prune tomato side shoots weekly."}]
+    queries = [{"id": "q1", "text": "E4012", "kind": "keyword", "domain": "it",
+                "relevant": {"a": 2}},
+               {"id": "q2", "text": "how do I keep a levain alive?",
+                "kind": "paraphrase", "domain": "food", "relevant": {"b": 2}}]
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (tmp_path / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    result = _memory("eval", "--set", tmp_path, "-m", "keyword", "-m", "vector",
+                     "--cache-dir", tmp_path / "cache", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "on 2 queries over 3 documents" in result.stdout
+    assert re.search(r"keyword\s+0\.5000\s+0\.5000\s+0\.5000", result.stdout), result.stdout
+    assert "vector" in result.stdout and "hybrid" not in result.stdout.split("defaults")[1]
+    assert list((tmp_path / "cache").iterdir())  # the document vectors were cached
+    sweep = _memory("eval", "--set", tmp_path, "--sweep", "--top", "3", "--json",
+                    "--cache-dir", tmp_path / "cache")
+    assert sweep.exit_code == 0, sweep.output
+    data = json.loads(sweep.stdout)
+    assert len(data["sweep"]) == 2 * (2 + 25 * 4) and data["best"]["config"].startswith("hybrid")
+
+
+def test_eval_errors(tmp_path: Path) -> None:
+    result = _memory("eval", "--set", tmp_path)
+    assert result.exit_code == 1
+    assert "corpus.jsonl is missing" in result.stderr
+    result = _memory("eval", "--rerank-model", tmp_path / "nope")
+    assert result.exit_code == 1
+    assert "is not a directory" in result.stderr

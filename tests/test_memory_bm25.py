@@ -220,3 +220,20 @@ def test_load_rejects_damaged_files(tmp_path: Path) -> None:
     np.savez(path, **data)
     with pytest.raises(CorruptStoreError):
         BM25Index.load(path)
+
+
+def test_top_k_breaks_ties_at_the_cut_by_slot() -> None:
+    """The top 3 is the first 3 of the top 10, even when scores tie at the cut."""
+    from memory._topk import first_k
+
+    index = BM25Index()
+    index.append([["alpha", "x"], ["beta"], ["alpha", "y"], ["alpha", "z"], ["alpha", "w"],
+                  ["alpha", "v"], ["gamma"], ["alpha", "alpha"]])
+    top10, _ = index.top_k(["alpha"], 10)
+    for k in (1, 2, 3, 4):
+        topk, _ = index.top_k(["alpha"], k)
+        assert topk.tolist() == top10[:k].tolist()
+    # The tied documents (same length, one "alpha") come in slot order after the best.
+    assert top10.tolist() == [7, 0, 2, 3, 4, 5]
+    scores = np.array([1.0, 3.0, 2.0, 2.0, 2.0, 0.5])
+    assert sorted(first_k(scores, 3).tolist()) == [1, 2, 3]

@@ -1,29 +1,22 @@
-"""Retrieval quality on the hand-labelled set in tests/data (see its README)."""
+"""Retrieval quality on the small hand-labelled set in tests/data (see its README); the
+bundled evaluation set that chose the defaults is checked in test_memory_eval*.py."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from memory import HybridStore, MemoryConfig, shared_embedder
+from memory import HybridStore, MemoryConfig, ndcg_at_k, shared_embedder
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
 def _load(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
-
-
-def ndcg_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
-    """Normalised discounted cumulative gain with graded labels."""
-    dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted(relevant.values(), reverse=True)[:k]
-    return dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
 
 
 @pytest.fixture(scope="module")

@@ -260,7 +260,7 @@ def test_keyword_scores_equal_rank_bm25_after_updates(store: HybridStore) -> Non
         ]
     )
     store.delete(["tax", "v2"])
-    recs = store.get(sorted(store._slot_of))
+    recs = store.get(sorted(store._slots.slot_of))
     tok = store.tokenizer
     ref = BM25Okapi([tok(r.text) for r in recs])
     for q in ("the valve part", "lancedb vectors disk disk", "unknownword", "the"):
@@ -402,7 +402,7 @@ def test_reopen_in_a_fresh_process_gives_identical_results(
         s.add([{**d, "metadata": {**d.get("metadata", {}), "k": [1, "two", None]}} for d in DOCS])
         s.upsert([{"id": "db", "text": "LanceDB keeps vectors on disk in Lance files."}])
         s.delete(["tax"])
-        ids = sorted(s._slot_of)
+        ids = sorted(s._slots.slot_of)
         expected = _snapshot(s, ids, QUERIES)
     got = _run_python(_SEARCH_SCRIPT, str(config.data_dir), json.dumps(ids), json.dumps(QUERIES))
     _assert_same(expected, got)
@@ -427,7 +427,7 @@ def test_acknowledged_writes_survive_a_crash(config: MemoryConfig, embedder: Emb
         assert _ids(s.search("zebra harbour", k=1, mode="keyword")) == ["late"]
         assert _ids(s.search("caraway", k=1, mode="keyword")) == ["bread"]
         assert "moon" not in _ids(s.search("lunar apollo 1969", k=5, mode="keyword"))
-        recs = s.get(sorted(s._slot_of))
+        recs = s.get(sorted(s._slots.slot_of))
         ref = BM25Okapi([s.tokenizer(r.text) for r in recs])
         got = s.keyword_scores("bread the zebra")
         np.testing.assert_allclose(
@@ -452,12 +452,14 @@ def test_missing_or_damaged_sidecar_is_rebuilt(config: MemoryConfig, embedder: E
 
 
 def test_tokenizer_change_rebuilds_keyword_index(config: MemoryConfig, embedder: Embedder) -> None:
-    with HybridStore(config, embedder) as s:
+    keep_all = MemoryConfig(data_dir=config.data_dir, tokenizer=TokenizerConfig(stopwords=None))
+    with HybridStore(keep_all, embedder) as s:
         s.add(DOCS)
         assert s.search("the", k=3, mode="keyword")
-    stop = MemoryConfig(data_dir=config.data_dir, tokenizer=TokenizerConfig(stopwords="english"))
-    with HybridStore(stop, embedder) as s:
+    with HybridStore(config, embedder) as s:  # the default drops English stopwords
         assert s.search("the", k=3, mode="keyword") == []
+    with HybridStore(keep_all, embedder) as s:
+        assert s.search("the", k=3, mode="keyword")
 
 
 def test_deletes_are_compacted_on_reopen(config: MemoryConfig, embedder: Embedder) -> None:

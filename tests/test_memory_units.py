@@ -35,10 +35,9 @@ from memory._records import coerce_records
 # ---------------------------------------------------------------------- tokenizer
 
 
-def test_default_tokenizer_is_lowercase_unicode_words() -> None:
+def test_default_tokenizer_is_lowercase_unicode_words_without_stopwords() -> None:
     tok = Tokenizer()
     assert tok("The XJ-9027 valve, Größe 3; naïve café_au_lait") == [
-        "the",
         "xj",
         "9027",
         "valve",
@@ -50,6 +49,10 @@ def test_default_tokenizer_is_lowercase_unicode_words() -> None:
     assert tok("Straße") == ["strasse"]  # casefold, not just lower
     assert tok("日本語 テキスト") == ["日本語", "テキスト"]
     assert tok("  ...  ") == []
+    # The default drops English stopwords (chosen by the sweep); None keeps every token.
+    assert Tokenizer(TokenizerConfig(stopwords=None))("The valve is in it") == [
+        "the", "valve", "is", "in", "it"]
+    assert tok("The valve is in it") == ["valve"]
 
 
 def test_tokenizer_options() -> None:

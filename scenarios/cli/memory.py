@@ -34,18 +34,21 @@ from rich.text import Text
 from actors import AgentNotFoundError, RaygentError
 from actors._errors import InvalidRecordError
 from memory._config import MemoryConfig, default_data_dir
+from memory._disk import MANIFEST
 from memory._loaders import SUFFIXES, _expand, load_documents
 from memory._records import DEFAULT_NAMESPACE, Hit, Record, coerce_records
-from memory._store import MANIFEST
 from scenarios._connect import open_runtime
 from scenarios.cli._edge import JsonOpt, console, edge, err_console, fail, print_json
+from scenarios.cli._memory_eval import eval_command
 from scenarios.cli._memory_render import hit_json, hits_table, stats_table
 
 memory_app = typer.Typer(
     help="Ingest files into, search and inspect raygent's memory store (in this process, "
-         "or through a running system's memory agent with --address).",
+         "or through a running system's memory agent with --address); measure retrieval "
+         "quality with eval.",
     no_args_is_help=True,
 )
+memory_app.command("eval")(eval_command)
 
 
 
@@ -67,10 +70,6 @@ AddressOpt = Annotated[str | None, typer.Option(
 RayNamespaceOpt = Annotated[str | None, typer.Option(
     "--ray-namespace", show_default="$RAYGENT_NAMESPACE or raygent",
     help="Ray namespace of the system (with --address).")]
-
-
-# -- the error edge --------------------------------------------------------------------------
-
 
 
 # -- reaching a store ------------------------------------------------------------------------
