@@ -1,0 +1,1 @@
+"""The ``workflow`` scenario (being built)."""
