@@ -77,6 +77,12 @@ _PARAMS: dict[str, tuple[set[str], set[str]]] = {  # (required, optional) keys p
 _TOP = {"flow", "description", "trigger", "start", "steps", "connections"}
 
 
+def step_key(flow: str, event_id: str, step: str) -> str:
+    """The idempotency key of one step of one event: its messages, its effect record and
+    the CRM's ``Idempotency-Key`` all use it."""
+    return f"wf:{flow}:{event_id}:{step}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Step:
     """One step: a condition (``kind == "if"``) or an action.
@@ -128,7 +134,7 @@ class Flow:
 
     def key(self, event_id: str, step: str) -> str:
         """The idempotency key of one step of one event (messages, effects, the CRM)."""
-        return f"wf:{self.name}:{event_id}:{step}"
+        return step_key(self.name, event_id, step)
 
 
 def _err(source: str, where: str, message: str) -> ConfigError:
@@ -350,4 +356,4 @@ def flow_from_config(value: Any) -> Flow:
 
 
 __all__ = ["BUNDLED_DIR", "KINDS", "ROLES", "Flow", "Step", "flow_from_config", "load_flow",
-           "parse_flow"]
+           "parse_flow", "step_key"]
