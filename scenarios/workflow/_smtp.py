@@ -174,6 +174,9 @@ class Mailer:
             _close(conn)
             raise AmbiguousSend(server, f"the connection failed during DATA "
                                 f"({type(exc).__name__}: {exc})") from None
+        if code != 250:  # smtplib returns the final answer to DATA rather than raising
+            _close(conn)
+            raise _refused(server, "DATA", code, resp)
         self._give(conn)
         return True
 

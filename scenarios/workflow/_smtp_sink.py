@@ -85,7 +85,8 @@ class SmtpSink:
         login = auth_data.login.decode("utf-8", "replace")
         password = auth_data.password.decode("utf-8", "replace")
         ok = login in self.users and self.users[login] == password
-        return AuthResult(success=ok, auth_data=login if ok else None)
+        # handled=False: aiosmtpd then answers a failure with 535 itself.
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
     def _take(self, session: Any, envelope: Any) -> str:
         with self._lock:
@@ -95,7 +96,7 @@ class SmtpSink:
                 return "451 4.3.0 try again later"
         parsed: Message = message_from_bytes(envelope.content, policy=default_policy)
         body_part = parsed.get_body(("plain",)) if hasattr(parsed, "get_body") else None
-        body = body_part.get_content() if body_part is not None else ""
+        body = body_part.get_content().replace("\r\n", "\n") if body_part is not None else ""
         login = session.auth_data if isinstance(session.auth_data, str) else None
         got = Received(mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos),
                        message_id=str(parsed.get("Message-ID", "")),
