@@ -63,8 +63,9 @@ class Peers:
     crm: CrmServer
 
 
-@pytest.fixture
-def peers() -> Iterator[Peers]:
+@pytest.fixture(name="peers")
+def peers_fixture() -> Iterator[Peers]:
+    """A fresh SMTP sink and CRM (import ``peers_fixture`` to use ``peers`` in a test)."""
     with SmtpSink() as smtp, CrmServer() as crm:
         yield Peers(smtp=smtp, crm=crm)
 
@@ -124,4 +125,4 @@ def dump(value: Any) -> str:
 
 
 __all__ = ["BUNDLED", "SECRET", "Deployed", "Peers", "deploy", "dump", "emails_for",
-           "flow_data", "order", "peers"]
+           "flow_data", "order", "peers_fixture"]
