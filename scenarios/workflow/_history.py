@@ -32,6 +32,8 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
+    exists,
     func,
     select,
     update,
@@ -157,26 +159,36 @@ class HistoryStore:
         self.engine.dispose()
 
     # -- the webhook -------------------------------------------------------------------
+    # Each write is a function of an open connection (``_claim``...) wrapped in its own
+    # transaction here; ``HistoryWriter`` runs many of them in one transaction instead.
 
     def claim(self, flow: str, event_id: str, payload: Any, *, trace_id: str | None,
               now: float | None = None) -> EventRecord | None:
         """Claim an event id; return None when it is new, else its existing record."""
-        at = time.time() if now is None else now
         with self.engine.begin() as conn:
-            if insert_ignore(conn, events_t, {
-                    "flow": flow, "event_id": event_id, "status": "accepting",
-                    "received_at": at, "trace_id": trace_id, "payload": _dump(payload),
-                    "updated_at": at}):
-                return None
-        return self.event(flow, event_id)
+            return self._claim(conn, flow, event_id, payload, trace_id,
+                               time.time() if now is None else now)
+
+    def _claim(self, conn: Any, flow: str, event_id: str, payload: Any,
+               trace_id: str | None, at: float) -> EventRecord | None:
+        if insert_ignore(conn, events_t, {
+                "flow": flow, "event_id": event_id, "status": "accepting",
+                "received_at": at, "trace_id": trace_id, "payload": _dump(payload),
+                "updated_at": at}):
+            return None
+        return self._event(conn, flow, event_id)
 
     def mark_received(self, flow: str, event_id: str) -> None:
         """The event is durably accepted (the supervisor journaled its first step)."""
         with self.engine.begin() as conn:
-            conn.execute(update(events_t).where(
-                events_t.c.flow == flow, events_t.c.event_id == event_id,
-                events_t.c.status == "accepting").values(status="received",
-                                                         updated_at=time.time()))
+            self._mark_received(conn, flow, event_id)
+
+    @staticmethod
+    def _mark_received(conn: Any, flow: str, event_id: str) -> None:
+        conn.execute(update(events_t).where(
+            events_t.c.flow == flow, events_t.c.event_id == event_id,
+            events_t.c.status == "accepting").values(status="received",
+                                                     updated_at=time.time()))
 
     # -- the steps ---------------------------------------------------------------------
 
@@ -193,49 +205,58 @@ class HistoryStore:
             False when the step was already recorded done (a redelivered message): the
             record is left as it was.
         """
+        with self.engine.begin() as conn:
+            return self._record_step(conn, flow, event_id, step, kind, ok=ok,
+                                     started_at=started_at, detail=detail, result=result,
+                                     error=error, trace_id=trace_id, then=then)
+
+    def _record_step(self, conn: Any, flow: str, event_id: str, step: str, kind: str, *,
+                     ok: bool, started_at: float, detail: str | None, result: Any,
+                     error: str | None, trace_id: str | None,
+                     then: Sequence[tuple[str, str]]) -> bool:
         now = time.time()
         key = and_(steps_t.c.flow == flow, steps_t.c.event_id == event_id,
                    steps_t.c.step == step)
-        with self.engine.begin() as conn:
-            row = conn.execute(select(steps_t.c.status).where(key)).first()
-            if row is not None and row.status == "done":
-                return False
-            values = {"kind": kind, "status": "done" if ok else "failed",
-                      "started_at": started_at, "finished_at": now, "detail": detail,
-                      "result": _dump(result), "error": error, "trace_id": trace_id}
-            if row is None:
-                conn.execute(steps_t.insert().values(flow=flow, event_id=event_id,
-                                                     step=step, attempts=1, **values))
-            else:
-                conn.execute(update(steps_t).where(key).values(
-                    attempts=steps_t.c.attempts + 1, **values))
-            for nxt, nkind in then if ok else ():
-                insert_ignore(conn, steps_t, {"flow": flow, "event_id": event_id,
-                                              "step": nxt, "kind": nkind, "status": "pending",
-                                              "attempts": 0})
-            self._settle(conn, flow, event_id, now)
+        row = conn.execute(select(steps_t.c.status).where(key)).first()
+        if row is not None and row.status == "done":
+            return False
+        values = {"kind": kind, "status": "done" if ok else "failed",
+                  "started_at": started_at, "finished_at": now, "detail": detail,
+                  "result": _dump(result), "error": error, "trace_id": trace_id}
+        if row is None:
+            conn.execute(steps_t.insert().values(flow=flow, event_id=event_id, step=step,
+                                                 attempts=1, **values))
+        else:
+            conn.execute(update(steps_t).where(key).values(
+                attempts=steps_t.c.attempts + 1, **values))
+        for nxt, nkind in then if ok else ():
+            insert_ignore(conn, steps_t, {"flow": flow, "event_id": event_id, "step": nxt,
+                                          "kind": nkind, "status": "pending", "attempts": 0})
+        self._settle(conn, flow, event_id, now)
         return True
 
-    def _settle(self, conn: Any, flow: str, event_id: str, now: float) -> None:
-        """Derive the event's status from its steps' (inside the caller's transaction)."""
-        counts = dict(conn.execute(
-            select(steps_t.c.status, func.count()).where(
-                steps_t.c.flow == flow, steps_t.c.event_id == event_id
-            ).group_by(steps_t.c.status)).all())
-        if counts.get("failed"):
-            status, finished = "failed", None
-        elif counts.get("pending"):
-            status, finished = "running", None
-        else:
-            status, finished = "done", now
+    @staticmethod
+    def _settle(conn: Any, flow: str, event_id: str, now: float) -> None:
+        """Derive the event's status from its steps' (one statement, in the caller's
+        transaction): failed if one failed, running while one is pending, else done."""
+        mine = and_(steps_t.c.flow == flow, steps_t.c.event_id == event_id)
+        failed = exists().where(mine, steps_t.c.status == "failed")
+        pending = exists().where(mine, steps_t.c.status == "pending")
+        status = case((failed, "failed"), (pending, "running"), else_="done")
+        finished = case((failed, None), (pending, None), else_=now)
         conn.execute(update(events_t).where(
             events_t.c.flow == flow, events_t.c.event_id == event_id).values(
             status=status, finished_at=finished, updated_at=now))
 
     def add_note(self, flow: str, event_id: str, step: str, kind: str, detail: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(notes_t.insert().values(flow=flow, event_id=event_id, step=step,
-                                                 kind=kind, detail=detail, at=time.time()))
+            self._add_note(conn, flow, event_id, step, kind, detail)
+
+    @staticmethod
+    def _add_note(conn: Any, flow: str, event_id: str, step: str, kind: str,
+                  detail: str) -> None:
+        conn.execute(notes_t.insert().values(flow=flow, event_id=event_id, step=step,
+                                             kind=kind, detail=detail, at=time.time()))
 
     # -- the email outbox --------------------------------------------------------------
 
@@ -284,16 +305,19 @@ class HistoryStore:
     def event(self, flow: str, event_id: str) -> EventRecord | None:
         """One event with its steps and notes, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(events_t).where(
-                events_t.c.flow == flow, events_t.c.event_id == event_id)).first()
-            if row is None:
-                return None
-            steps = conn.execute(select(steps_t).where(
-                steps_t.c.flow == flow, steps_t.c.event_id == event_id).order_by(
-                steps_t.c.started_at.is_(None), steps_t.c.started_at)).all()
-            notes = conn.execute(select(notes_t).where(
-                notes_t.c.flow == flow, notes_t.c.event_id == event_id).order_by(
-                notes_t.c.id)).all()
+            return self._event(conn, flow, event_id)
+
+    def _event(self, conn: Any, flow: str, event_id: str) -> EventRecord | None:
+        row = conn.execute(select(events_t).where(
+            events_t.c.flow == flow, events_t.c.event_id == event_id)).first()
+        if row is None:
+            return None
+        steps = conn.execute(select(steps_t).where(
+            steps_t.c.flow == flow, steps_t.c.event_id == event_id).order_by(
+            steps_t.c.started_at.is_(None), steps_t.c.started_at)).all()
+        notes = conn.execute(select(notes_t).where(
+            notes_t.c.flow == flow, notes_t.c.event_id == event_id).order_by(
+            notes_t.c.id)).all()
         return self._record(row, steps, notes)
 
     def find(self, event_id: str) -> list[EventRecord]:

@@ -21,6 +21,7 @@ from actors import Agent, MessageContext, handles
 from scenarios.workflow._errors import WorkflowError
 from scenarios.workflow._flow import Flow, Step, flow_from_config
 from scenarios.workflow._history import HistoryStore
+from scenarios.workflow._history_writer import HistoryWriter
 from scenarios.workflow.messages import StepRequest
 
 log = logging.getLogger("raygent.workflow")
@@ -69,6 +70,7 @@ class StepAgent(Agent):
         self.flow: Flow = flow_from_config(self.config.get("flow"))
         self.history = await asyncio.to_thread(
             HistoryStore, self.flow.connections.history.resolved_url())
+        self.writer = HistoryWriter(self.history)
         self._fault_file = self.config.get("fault_file")
         await self.setup()
 
@@ -126,16 +128,14 @@ class StepAgent(Agent):
         try:
             outcome = await self.run_step(step, msg, ctx)
         except Exception as exc:
-            await asyncio.to_thread(
-                self.history.record_step, msg.flow, msg.event_id, step.id, step.kind,
-                ok=False, started_at=started, error=f"{type(exc).__name__}: {exc}",
-                trace_id=trace_id)
+            await self.writer.record_step(
+                msg.flow, msg.event_id, step.id, step.kind, ok=False, started_at=started,
+                error=f"{type(exc).__name__}: {exc}", trace_id=trace_id)
             raise
         after = [(n, self.flow.steps[n].kind) for n in outcome.next]
-        await asyncio.to_thread(
-            self.history.record_step, msg.flow, msg.event_id, step.id, step.kind, ok=True,
-            started_at=started, detail=outcome.detail, result=outcome.result,
-            trace_id=trace_id, then=after)
+        await self.writer.record_step(
+            msg.flow, msg.event_id, step.id, step.kind, ok=True, started_at=started,
+            detail=outcome.detail, result=outcome.result, trace_id=trace_id, then=after)
         for nxt in outcome.next:
             await self.send_async(
                 self.flow.agent(self.flow.steps[nxt].role),

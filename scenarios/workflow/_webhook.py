@@ -37,6 +37,7 @@ from scenarios.workflow._connections import secret_values
 from scenarios.workflow._flow import Flow, flow_from_config
 from scenarios.workflow._gate import Checked, Rejected, check, read_body
 from scenarios.workflow._history import EventRecord, HistoryStore
+from scenarios.workflow._history_writer import HistoryWriter
 from scenarios.workflow._secrets import workflow_home
 from scenarios.workflow._serve import server_for
 from scenarios.workflow.messages import StepRequest
@@ -73,6 +74,7 @@ class WebhookAgent(Agent):
         self._secrets_read = time.monotonic()
         self.history = await asyncio.to_thread(
             HistoryStore, self.flow.connections.history.resolved_url())
+        self.writer = HistoryWriter(self.history)
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self.accepted = 0
         self.rejected: dict[int, int] = {}
@@ -181,8 +183,8 @@ class WebhookAgent(Agent):
             trace_id = format(ctx.trace_id, "032x") if ctx.trace_id else None
             span.set_attribute("raygent.workflow.event_id", event_id)
             received = time.time()
-            earlier = await asyncio.to_thread(self.history.claim, flow.name, event_id,
-                                              checked.event, trace_id=trace_id, now=received)
+            earlier = await self.writer.claim(flow.name, event_id, checked.event,
+                                              trace_id=trace_id, now=received)
             if earlier is not None and earlier.status != "accepting":
                 span.set_attribute("raygent.workflow.duplicate", True)
                 return _answer(200, duplicate_answer(earlier))
@@ -199,7 +201,7 @@ class WebhookAgent(Agent):
                 log.warning("event %s not accepted: %s", event_id, exc)
                 return _answer(503, {"status": "unavailable", "event_id": event_id,
                                      "error": str(exc)}, headers={"Retry-After": "1"})
-            await asyncio.to_thread(self.history.mark_received, flow.name, event_id)
+            await self.writer.mark_received(flow.name, event_id)
             self.accepted += 1
             return _answer(202, {"status": "accepted", "event_id": event_id,
                                  "trace_id": trace_id})
