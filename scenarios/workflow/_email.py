@@ -105,15 +105,24 @@ class EmailAgent(StepAgent):
 
     def _send(self, email: EmailMessage, msg_id: str, msg: StepRequest,
               step: Step) -> dict[str, Any]:
-        """The effect (in a worker thread): the outbox around one SMTP transaction."""
-        history = self.history
+        """The effect (in a worker thread): the outbox around one SMTP transaction.
+
+        Outbox writes go through the agent's history writer (batched with the other
+        handlers' writes), from this thread to the agent's loop and back.
+        """
+        loop = self._loop
+        assert loop is not None
+        writer = self.writer
+
+        def wait(coro: Any) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result()
         to = [a for _, a in getaddresses([str(email["To"]), str(email.get("Cc", ""))]) if a]
         began = False
         prior: str | None = None
 
         def before_data() -> bool:
             nonlocal began, prior
-            prior = history.outbox_begin(msg_id, msg.flow, msg.event_id, step.id)
+            prior = wait(writer.outbox_begin(msg_id, msg.flow, msg.event_id, step.id))
             began = True
             return prior != "sent"
 
@@ -124,18 +133,19 @@ class EmailAgent(StepAgent):
         except EmailError:
             # Refused for certain, and no earlier try left a doubt: nothing went out.
             if began and prior is None:
-                history.outbox_refused(msg_id)
+                wait(writer.outbox_refused(msg_id))
             raise
         if not handed:
             return {"message_id": msg_id, "to": to, "sent": False}
         self.crash_point("email.after_data")
-        history.outbox_sent(msg_id)
+        wait(writer.outbox_sent(msg_id))
         if prior == "sending":
             detail = (f"{msg_id} was handed to the SMTP server again: an earlier try "
                       "ended after DATA without a record, so the server may hold two "
                       "copies (same Message-ID)")
             log.warning("possible duplicate email for event %s: %s", msg.event_id, detail)
-            history.add_note(msg.flow, msg.event_id, step.id, "possible_duplicate", detail)
+            wait(writer.add_note(msg.flow, msg.event_id, step.id, "possible_duplicate",
+                                 detail))
         return {"message_id": msg_id, "to": to, "sent": True,
                 "possible_duplicate": prior == "sending"}
 

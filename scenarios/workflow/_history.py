@@ -269,29 +269,42 @@ class HistoryStore:
         every earlier try was refused for certain.
         """
         with self.engine.begin() as conn:
-            if insert_ignore(conn, outbox_t, {
-                    "message_id": message_id, "flow": flow, "event_id": event_id,
-                    "step": step, "state": "sending", "attempts": 1, "at": time.time()}):
-                return None
-            state = conn.execute(select(outbox_t.c.state).where(
-                outbox_t.c.message_id == message_id)).scalar_one()
-            if state != "sent":
-                conn.execute(update(outbox_t).where(outbox_t.c.message_id == message_id)
-                             .values(state="sending", attempts=outbox_t.c.attempts + 1,
-                                     at=time.time()))
-            return None if state == "refused" else str(state)
+            return self._outbox_begin(conn, message_id, flow, event_id, step)
+
+    @staticmethod
+    def _outbox_begin(conn: Any, message_id: str, flow: str, event_id: str, step: str
+                      ) -> str | None:
+        if insert_ignore(conn, outbox_t, {
+                "message_id": message_id, "flow": flow, "event_id": event_id,
+                "step": step, "state": "sending", "attempts": 1, "at": time.time()}):
+            return None
+        state = conn.execute(select(outbox_t.c.state).where(
+            outbox_t.c.message_id == message_id)).scalar_one()
+        if state != "sent":
+            conn.execute(update(outbox_t).where(outbox_t.c.message_id == message_id)
+                         .values(state="sending", attempts=outbox_t.c.attempts + 1,
+                                 at=time.time()))
+        return None if state == "refused" else str(state)
 
     def outbox_sent(self, message_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(outbox_t).where(outbox_t.c.message_id == message_id)
-                         .values(state="sent", at=time.time()))
+            self._outbox_sent(conn, message_id)
+
+    @staticmethod
+    def _outbox_sent(conn: Any, message_id: str) -> None:
+        conn.execute(update(outbox_t).where(outbox_t.c.message_id == message_id)
+                     .values(state="sent", at=time.time()))
 
     def outbox_refused(self, message_id: str) -> None:
         """The server refused ``DATA`` for certain: nothing went out on that try."""
         with self.engine.begin() as conn:
-            conn.execute(update(outbox_t).where(outbox_t.c.message_id == message_id,
-                                                outbox_t.c.state == "sending")
-                         .values(state="refused", at=time.time()))
+            self._outbox_refused(conn, message_id)
+
+    @staticmethod
+    def _outbox_refused(conn: Any, message_id: str) -> None:
+        conn.execute(update(outbox_t).where(outbox_t.c.message_id == message_id,
+                                            outbox_t.c.state == "sending")
+                     .values(state="refused", at=time.time()))
 
     def outbox(self, flow: str | None = None) -> list[dict[str, Any]]:
         stmt = select(outbox_t)

@@ -57,6 +57,19 @@ class HistoryWriter:
         await self._submit(partial(self.store._add_note, flow=flow, event_id=event_id,
                                    step=step, kind=kind, detail=detail))
 
+    async def outbox_begin(self, message_id: str, flow: str, event_id: str, step: str
+                           ) -> str | None:
+        state: str | None = await self._submit(partial(
+            self.store._outbox_begin, message_id=message_id, flow=flow, event_id=event_id,
+            step=step))
+        return state
+
+    async def outbox_sent(self, message_id: str) -> None:
+        await self._submit(partial(self.store._outbox_sent, message_id=message_id))
+
+    async def outbox_refused(self, message_id: str) -> None:
+        await self._submit(partial(self.store._outbox_refused, message_id=message_id))
+
     async def _submit(self, op: Op) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
