@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -212,7 +213,7 @@ def main() -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sink, crm = SmtpSink().start(), CrmServer().start()
     flow = parse_flow(_flow_data(home, sink.port, crm.url, "bench"))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
              log_to_driver=False, runtime_env={"env_vars": {
                  "PYTHONPATH": root, "RAYGENT_HOME": home}})
     rt = Runtime(config=RuntimeConfig(

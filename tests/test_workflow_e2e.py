@@ -51,6 +51,9 @@ def test_true_branch_sends_one_email_with_the_right_content(make_runtime: Any, p
     assert [(s.step, s.status, s.attempts) for s in record.steps] == [
         ("big_order", "done", 1), ("notify_sales", "done", 1), ("update_crm", "done", 1)]
     assert record.step("big_order").result is True
+    # One trace from the webhook's accept through every step (`raygent trace`).
+    assert record.trace_id is not None and len(record.trace_id) == 32
+    assert {s.trace_id for s in record.steps} == {record.trace_id}
     assert d.log_rows() == []
     assert _crm_applied(d, "t-1") == 1
     contact = peers.crm.contact("cus_ann")

@@ -33,7 +33,7 @@ SECRET = "whsec_test_" + "a" * 32
 
 def flow_data(tmp: Path, *, smtp_port: int, crm_url: str, **crm: Any) -> dict[str, Any]:
     """The bundled flow, pointed at the test's peers and files (a free webhook port)."""
-    data = yaml.safe_load(BUNDLED.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.safe_load(BUNDLED.read_text(encoding="utf-8"))
     secret = tmp / "webhook.secret"
     secret.write_text(SECRET + "\n", encoding="utf-8")
     data["trigger"]["webhook"].update(port=0, secrets=[{"file": str(secret)}])

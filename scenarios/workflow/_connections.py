@@ -132,8 +132,8 @@ class CrmConfig:
 
     def delay(self, attempt: int, rand: float) -> float:
         """Backoff before try ``attempt + 1``; ``rand`` in [0, 1)."""
-        base = min(self.max_backoff_s, self.backoff_s * (2 ** max(0, attempt - 1)))
-        return max(0.0, base * (1 + self.jitter * (2 * rand - 1)))
+        base = min(self.max_backoff_s, self.backoff_s * (2.0 ** max(0, attempt - 1)))
+        return max(0.0, float(base * (1 + self.jitter * (2 * rand - 1))))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,8 +44,7 @@ def deploy_flow(runtime: Runtime, flow: Flow, *, extra: Mapping[str, Any] | None
         if name in present:
             runtime.stop_agent(name)
         config = {"flow": flow.data, **dict(extra or {})}
-        runtime.spawn(AGENTS[role], name=name, config=config,
-                      **({"restart": restart} if restart is not None else {}))
+        runtime.spawn(AGENTS[role], name=name, config=config, restart=restart)
         names[role] = name
     return names
 

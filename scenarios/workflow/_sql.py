@@ -59,13 +59,16 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     in a savepoint and treat a key violation as "already there".
     """
     name = conn.dialect.name
-    if name in ("sqlite", "postgresql"):
-        if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        stmt = dialect_insert(table).values(**values).on_conflict_do_nothing()
-        return bool(conn.execute(stmt).rowcount)
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return bool(conn.execute(sqlite.insert(table).values(**values)
+                                 .on_conflict_do_nothing()).rowcount)
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return bool(conn.execute(postgresql.insert(table).values(**values)
+                                 .on_conflict_do_nothing()).rowcount)
     try:
         with conn.begin_nested():
             conn.execute(insert(table).values(**values))
