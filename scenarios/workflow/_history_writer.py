@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -27,6 +28,9 @@ class HistoryWriter:
 
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
+        # Its own thread, not the loop's default pool: callers in pool threads (the email
+        # agent's SMTP send) wait on the writer, and must not be able to starve it.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self.transactions = 0
@@ -81,7 +85,8 @@ class HistoryWriter:
     async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
-            outcomes = await asyncio.to_thread(self._apply, [op for op, _ in batch])
+            outcomes = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._apply, [op for op, _ in batch])
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # its caller was cancelled
                     continue
@@ -89,6 +94,10 @@ class HistoryWriter:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+    def close(self) -> None:
+        """Stop the writer's thread (after the agent's last write)."""
+        self._executor.shutdown(wait=True)
 
     def _apply(self, ops: list[Op]) -> list[tuple[bool, Any]]:
         engine = self.store.engine

@@ -78,6 +78,7 @@ class StepAgent(Agent):
         try:
             await self.teardown()
         finally:
+            self.writer.close()
             self.history.close()
 
     async def health(self) -> bool:

@@ -112,6 +112,7 @@ class WebhookAgent(Agent):
         self._server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._task, 10.0)
+        self.writer.close()
         self.history.close()
 
     async def health(self) -> bool:
