@@ -29,7 +29,11 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 
+from scenarios.workflow._ast import And, Compare, In, ListOf, Lit, Node, Not, Or, Path
 from scenarios.workflow._errors import ConditionError
+from scenarios.workflow._expr_text import KEYWORDS as KEYWORDS
+from scenarios.workflow._expr_text import quote as quote
+from scenarios.workflow._expr_text import to_text
 
 GRAMMAR = r"""
 ?start: or_expr
@@ -67,54 +71,6 @@ STRING: /'(?:[^'\\\n]|\\.)*'/ | /"(?:[^"\\\n]|\\.)*"/
 MAX_LENGTH = 4000  # characters of one expression: conditions are short; a bound keeps
 # parsing time and recursion depth small for whatever a flow file holds.
 
-
-# -- the tree ---------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Lit:
-    value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Path:
-    parts: tuple[str | int, ...]  # empty: the whole event ($)
-
-
-@dataclass(frozen=True, slots=True)
-class ListOf:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    operand: Node
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    operands: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    operands: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    op: str
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True, slots=True)
-class In:
-    item: Node
-    container: Node
-    negate: bool = False
-
-
-Node = Lit | Path | ListOf | Not | And | Or | Compare | In
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "/": "/",
             "0": "\0"}
@@ -348,73 +304,6 @@ def evaluate(node: Node, event: Any, *, strict: bool = False) -> Any:
             hit = _contains(evaluate(item, event, strict=strict),
                             evaluate(container, event, strict=strict))
             return hit != negate
-    raise TypeError(f"not an expression node: {node!r}")
-
-
-# -- printing (error messages, the history, and the parser's round-trip test) ----------
-
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
-
-
-def quote(text: str) -> str:
-    """A string literal the parser reads back as ``text``."""
-    out = []
-    for ch in text:
-        if ch in ("\\", "'"):
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch < " " or ch == "\x7f" or 0xD800 <= ord(ch) <= 0xDFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "'" + "".join(out) + "'"
-
-
-def _literal(value: Any) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return quote(value)
-    return repr(value)
-
-
-def to_text(node: Node) -> str:
-    """Source text for a tree; ``parse(to_text(t)) == t`` for every tree ``parse`` makes."""
-    match node:
-        case Lit(value):
-            return _literal(value)
-        case Path(parts):
-            if not parts or not isinstance(parts[0], str) or not _NAME_RE.match(parts[0]) \
-                    or parts[0] in KEYWORDS:
-                text, rest = "$", parts
-            else:
-                text, rest = parts[0], parts[1:]
-            for p in rest:
-                if isinstance(p, int):
-                    text += f"[{p}]"
-                elif _NAME_RE.match(p) and p not in KEYWORDS:
-                    text += f".{p}"
-                else:
-                    text += f"[{quote(p)}]"
-            return text
-        case ListOf(items):
-            return "[" + ", ".join(to_text(i) for i in items) + "]"
-        case Not(operand):
-            return f"not ({to_text(operand)})"
-        case And(operands):
-            return " and ".join(f"({to_text(o)})" for o in operands)
-        case Or(operands):
-            return " or ".join(f"({to_text(o)})" for o in operands)
-        case Compare(op, left, right):
-            return f"({to_text(left)}) {op} ({to_text(right)})"
-        case In(item, container, negate):
-            return f"({to_text(item)}) {'not in' if negate else 'in'} ({to_text(container)})"
     raise TypeError(f"not an expression node: {node!r}")
 
 
