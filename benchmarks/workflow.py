@@ -73,6 +73,7 @@ async def _burst(url: str, events: list[dict[str, Any]], concurrency: int,
     from scenarios.workflow import encode, post_async
 
     sent: dict[str, float] = {}
+    retried: dict[str, int] = {}
     gate = asyncio.Semaphore(concurrency)
     task = progress.add_task("posting", total=len(events)) if progress else None
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -87,8 +88,10 @@ async def _burst(url: str, events: list[dict[str, Any]], concurrency: int,
                         r = await post_async(url, body, [SECRET], client=client)
                         if r.status_code in (200, 202):
                             break
-                    except httpx.TransportError:
-                        pass
+                        why = str(r.status_code)
+                    except httpx.TransportError as exc:
+                        why = type(exc).__name__
+                    retried[why] = retried.get(why, 0) + 1
                     await asyncio.sleep(0.2)
                 else:
                     raise SystemExit(f"event {event['id']} was never accepted")
@@ -96,6 +99,8 @@ async def _burst(url: str, events: list[dict[str, Any]], concurrency: int,
                 progress.advance(task)
 
         await asyncio.gather(*(one(e) for e in events))
+    if retried:
+        print(f"posts retried: {retried}")
     return sent
 
 
