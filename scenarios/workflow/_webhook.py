@@ -7,8 +7,9 @@ journaled that message (``send_async`` returns) is the answer ``202 Accepted``.
 
 Answers: 202 accepted; 200 ``{"status": "duplicate", ...}`` with the first delivery's
 state for an event id seen before (it never runs twice); 400 bad body; 401 bad or stale
-signature; 404 another flow; 413 too large; 503 when the runtime cannot take the event
-now (retry later: nothing was accepted).
+signature; 404 another flow; 413 too large (for the flow's ``max_body_bytes``, or for the
+runtime's message limit); 503 when the runtime cannot take the event now (retry later:
+nothing was accepted).
 
 An event id is claimed in the history before the send; a crash between claim and send
 leaves it ``accepting``, so the sender's retry sends it (the supervisor drops a second
@@ -32,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from actors import Agent, RaygentError
+from actors import Agent, MessageTooLargeError, RaygentError
 from scenarios.workflow._connections import secret_values
 from scenarios.workflow._flow import Flow, flow_from_config
 from scenarios.workflow._gate import Checked, Rejected, check, read_body
@@ -198,6 +199,11 @@ class WebhookAgent(Agent):
                     StepRequest(flow=flow.name, event_id=event_id, step=start.id,
                                 event=checked.event, received_at=received, trace_id=trace_id),
                     idempotency_key=flow.key(event_id, start.id))
+            except MessageTooLargeError as exc:
+                # The body passed max_body_bytes but not the runtime's message limit:
+                # retrying cannot help.
+                return _answer(413, {"status": "rejected", "event_id": event_id,
+                                     "error": str(exc)})
             except RaygentError as exc:
                 log.warning("event %s not accepted: %s", event_id, exc)
                 return _answer(503, {"status": "unavailable", "event_id": event_id,
