@@ -82,7 +82,7 @@ def test_false_branch_writes_exactly_one_row(make_runtime: Any, peers: Peers,
 
 def test_bad_requests_are_rejected_with_their_status_and_no_effect(
         make_runtime: Any, peers: Peers, tmp_path: Path) -> None:
-    d = deploy(make_runtime, peers, tmp_path)
+    d = deploy(make_runtime, peers, tmp_path, max_message_bytes=20_000)
     good = encode(order("r-1"))
     assert d.post(good, secrets=["wrong-secret"]).status_code == 401
     assert d.post(good, timestamp=int(time.time()) - 301).status_code == 401
@@ -93,6 +93,10 @@ def test_bad_requests_are_rejected_with_their_status_and_no_effect(
         r = client.post(d.url, content=big,
                         headers={"Raygent-Signature": sign([SECRET], big)})
         assert r.status_code == 413
+        # Under the flow's limit but over the runtime's message limit: 413 too, not 503.
+        mid = encode({**order("r-6"), "pad": "x" * 30_000})
+        r = client.post(d.url, content=mid, headers={"Raygent-Signature": sign([SECRET], mid)})
+        assert r.status_code == 413 and "max_message_bytes" in r.text
         other = d.url.rsplit("/", 1)[0] + "/another-flow"
         assert client.post(other, content=good, headers={
             "Raygent-Signature": sign([SECRET], good)}).status_code == 404
@@ -100,7 +104,8 @@ def test_bad_requests_are_rejected_with_their_status_and_no_effect(
     assert d.post(b'["r-4"]').status_code == 400
     assert d.post(b'{"type": "no id"}').status_code == 400
     assert d.post('{"id": "r-5"}'.encode("utf-16")).status_code == 400
-    # An accepted event is claimed in the history before its answer is sent: none was.
+    # An accepted event is claimed in the history before its answer is sent: none was
+    # (r-6 was claimed, refused by the runtime, and its claim dropped).
     assert d.history.events(flow=d.flow.name) == []
     assert peers.smtp.received() == [] and peers.crm.stats()["requests"] == 0
     assert d.runtime.status().agent(d.flow.agent("condition")).handled == 0

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     and_,
     case,
+    delete,
     exists,
     func,
     select,
@@ -189,6 +190,13 @@ class HistoryStore:
             events_t.c.flow == flow, events_t.c.event_id == event_id,
             events_t.c.status == "accepting").values(status="received",
                                                      updated_at=time.time()))
+
+    @staticmethod
+    def _release(conn: Any, flow: str, event_id: str) -> None:
+        """Drop a claim whose event was refused for good (never accepted)."""
+        conn.execute(delete(events_t).where(
+            events_t.c.flow == flow, events_t.c.event_id == event_id,
+            events_t.c.status == "accepting"))
 
     # -- the steps ---------------------------------------------------------------------
 

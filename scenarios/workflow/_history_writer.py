@@ -46,6 +46,9 @@ class HistoryWriter:
     async def mark_received(self, flow: str, event_id: str) -> None:
         await self._submit(partial(self.store._mark_received, flow=flow, event_id=event_id))
 
+    async def release(self, flow: str, event_id: str) -> None:
+        await self._submit(partial(self.store._release, flow=flow, event_id=event_id))
+
     async def record_step(self, flow: str, event_id: str, step: str, kind: str, *, ok: bool,
                           started_at: float, detail: str | None = None, result: Any = None,
                           error: str | None = None, trace_id: str | None = None,

@@ -201,7 +201,8 @@ class WebhookAgent(Agent):
                     idempotency_key=flow.key(event_id, start.id))
             except MessageTooLargeError as exc:
                 # The body passed max_body_bytes but not the runtime's message limit:
-                # retrying cannot help.
+                # retrying cannot help, and the claim goes (it was never accepted).
+                await self.writer.release(flow.name, event_id)
                 return _answer(413, {"status": "rejected", "event_id": event_id,
                                      "error": str(exc)})
             except RaygentError as exc:
