@@ -11,7 +11,9 @@
         ├── SecretError             a secret cannot be read (the value is never shown)
         ├── EmailError              the SMTP server refused or could not be reached
         ├── EventLogError           the event-log database refused the insert
-        └── CRMError                the CRM answered with an error, or stayed down
+        ├── CRMError                the CRM answered with an error, or stayed down
+        ├── UnknownStepError        a message names a step the flow lacks (_runner)
+        └── NoSuchEventError        no such event in the history (_replay)
 
 ``retryable`` tells the supervisor whether another delivery could help: a template that
 names a missing field fails the same way every time, so it goes straight to the

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from actors import RaygentError
+from scenarios.workflow._errors import WorkflowError
 from scenarios.workflow._flow import KINDS, step_key
 from scenarios.workflow._history import EventRecord, HistoryStore
 from scenarios.workflow.messages import StepRequest
@@ -46,7 +47,7 @@ class ReplayReport:
         return len(self.replayed) + len(self.resent)
 
 
-class NoSuchEventError(RaygentError):
+class NoSuchEventError(WorkflowError):
     def __init__(self, event_id: str, where: str) -> None:
         super().__init__(f"no event {event_id!r} in the history at {where}: check the id "
                          "(`raygent workflow events`) and --flow/--db")
