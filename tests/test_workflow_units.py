@@ -342,6 +342,14 @@ def test_secrets_come_from_env_or_files_and_never_show(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WF_TEST_SECRET", "  s3cret \n")
     assert SecretRef(env="WF_TEST_SECRET").resolve() == "s3cret"
+    # Once read, the value is scrubbed by the runtime's redaction everywhere in-process.
+    from actors._secrets import redact
+
+    assert redact("token s3cret here") == "token *** here"
+    monkeypatch.setenv("RAYGENT_SECRET_WF_NAMED", "named-value")
+    assert SecretRef(secret="WF_NAMED").resolve() == "named-value"
+    with pytest.raises(SecretError, match="raygent secret WF_MISSING"):
+        SecretRef(secret="WF_MISSING").resolve()
     with pytest.raises(SecretError, match="WF_TEST_UNSET") as info:
         SecretRef(env="WF_TEST_UNSET").resolve()
     assert "s3cret" not in str(info.value)

@@ -1,11 +1,14 @@
 """Secrets by reference: a flow file names where a secret is, never the secret itself.
 
-A reference is ``{env: NAME}`` (an environment variable of the agent's process) or
-``{file: PATH}`` (the file's text, stripped; ``generate: true`` creates it with a random
-value, mode 0600, when it is missing). Relative paths are under the workflow data
-directory, ``$RAYGENT_HOME/workflow`` (``~/.raygent/workflow``). Flow files hold no
-secret values, so none reaches an agent's spec, the supervisor's journal, a dead letter,
-a span or a log line; errors name the source only.
+A reference is ``{secret: NAME}`` (raygent's own secrets: ``RAYGENT_SECRET_NAME`` or the
+``NAME=value`` secrets file, see ``actors.secret``), ``{env: NAME}`` (an environment
+variable of the agent's process) or ``{file: PATH}`` (the file's text, stripped;
+``generate: true`` creates it with a random value, mode 0600, when it is missing).
+Relative paths are under the workflow data directory, ``$RAYGENT_HOME/workflow``
+(``~/.raygent/workflow``). Flow files hold no secret values, so none reaches an agent's
+spec, the supervisor's journal, a dead letter, a span or a log line; every value read is
+registered with the runtime's redaction (``actors.Secret``), and errors name the source
+only.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actors import ConfigError
+from actors import ConfigError, Secret
+from actors import secret as actors_secret
 from scenarios.workflow._errors import SecretError
 
 MAX_SECRET_BYTES = 4096
@@ -40,51 +44,58 @@ class SecretRef:
 
     env: str | None = None
     file: str | None = None
+    secret: str | None = None
     generate: bool = False
 
     @classmethod
     def parse(cls, data: Any, *, field: str) -> SecretRef:
-        """Read ``{env: NAME}`` or ``{file: PATH, generate: bool}``.
+        """Read ``{secret: NAME}``, ``{env: NAME}`` or ``{file: PATH, generate: bool}``.
 
         Raises:
             ConfigError: For anything else (inline values are refused: they would travel
                 in the agents' specs and the journal).
         """
         if not isinstance(data, Mapping):
-            raise ConfigError("must be {env: NAME} or {file: PATH}: secrets are referenced, "
-                              "never written into the flow file", field=field)
-        extra = sorted(set(data) - {"env", "file", "generate"})
+            raise ConfigError("must be {secret: NAME}, {env: NAME} or {file: PATH}: secrets "
+                              "are referenced, never written into the flow file", field=field)
+        extra = sorted(set(data) - {"env", "file", "secret", "generate"})
         if extra:
-            raise ConfigError(f"unknown key {extra[0]!r}: use env or file (inline secret "
-                              "values are not allowed)", field=field)
-        env, file = data.get("env"), data.get("file")
-        if (env is None) == (file is None):
-            raise ConfigError("give exactly one of env or file", field=field)
-        for name, value in (("env", env), ("file", file)):
+            raise ConfigError(f"unknown key {extra[0]!r}: use secret, env or file (inline "
+                              "secret values are not allowed)", field=field)
+        env, file, named = data.get("env"), data.get("file"), data.get("secret")
+        if sum(v is not None for v in (env, file, named)) != 1:
+            raise ConfigError("give exactly one of secret, env or file", field=field)
+        for name, value in (("env", env), ("file", file), ("secret", named)):
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ConfigError("must be a non-empty string", field=f"{field}.{name}")
         generate = data.get("generate", False)
         if not isinstance(generate, bool) or (generate and file is None):
             raise ConfigError("generate is true/false and only for file secrets",
                               field=f"{field}.generate")
-        return cls(env=env, file=file, generate=generate)
-
-    def to_data(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"env": self.env} if self.env else {"file": self.file}
-        if self.generate:
-            out["generate"] = True
-        return out
+        return cls(env=env, file=file, secret=named, generate=generate)
 
     def describe(self) -> str:
         """Where the secret comes from, for messages (never the value)."""
+        if self.secret is not None:
+            return f"raygent secret {self.secret}"
         return f"environment variable {self.env}" if self.env else f"file {self.file}"
 
     def resolve(self) -> str:
-        """The secret's value.
+        """The secret's value, registered for redaction in this process.
 
         Raises:
-            SecretError: If the variable is unset or the file missing, empty or unreadable.
+            SecretError: If the secret, variable or file is missing, empty or unreadable.
         """
+        value = self._read()
+        Secret(value, self.describe())  # from now on scrubbed from logs, errors and spans
+        return value
+
+    def _read(self) -> str:
+        if self.secret is not None:
+            try:
+                return actors_secret(self.secret).reveal()
+            except ConfigError as exc:
+                raise SecretError(self.describe(), exc._raw) from None
         if self.env is not None:
             value = os.environ.get(self.env, "")
             if not value.strip():

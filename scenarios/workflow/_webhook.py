@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from actors import Agent, MessageTooLargeError, RaygentError
+from actors import Agent, MessageTooLargeError, RaygentError, service
 from scenarios.workflow._connections import secret_values
 from scenarios.workflow._flow import Flow, flow_from_config
 from scenarios.workflow._gate import Checked, Rejected, check, read_body
@@ -119,10 +119,12 @@ class WebhookAgent(Agent):
     async def health(self) -> bool:
         return not self._task.done()
 
+    @service
     def address(self) -> dict[str, Any]:
         """Where the webhook listens (a service method: ``invoke("address")``)."""
         return {"host": self.host, "port": self.port, "url": self.url}
 
+    @service
     def counters(self) -> dict[str, Any]:
         """Requests accepted, and rejected by status."""
         return {"accepted": self.accepted, "rejected": dict(self.rejected)}
