@@ -80,7 +80,8 @@ def test_files_yaml_and_toml(tmp_path: Path):
 
 def test_every_builtin_spec_is_valid():
     found = builtin_scenarios()
-    assert list(found)[:3] == ["rag-qa", "ping-pong", "echo"]
+    names = list(found)  # the richest first; other scenarios' packages add to the list
+    assert names[0] == "rag-qa" and names.index("ping-pong") < names.index("echo")
     for scenario in found.values():
         assert scenario.description and scenario.spec is not None
 

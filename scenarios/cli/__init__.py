@@ -14,6 +14,7 @@ import typer
 from scenarios.cli import ask, run, system
 from scenarios.cli.memory import memory_app
 from scenarios.cli.trace import trace_cmd
+from scenarios.cli.workflow import webhook_app, workflow_app
 
 app = typer.Typer(
     name="raygent",
@@ -38,6 +39,8 @@ dlq_app.command("purge")(system.dlq_purge)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(memory_app, name="memory")
 app.command("trace")(trace_cmd)
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:
