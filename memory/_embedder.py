@@ -230,6 +230,10 @@ def _load_model(cfg: MemoryConfig) -> _Model:
     # Must be set before sentence_transformers (and huggingface_hub) import.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     source = resolve_model_path(cfg.model)
+    if source.startswith(("/", "./", "../")) and not os.path.exists(source):
+        raise ConfigError(f"no model directory at {source}: give a local sentence-transformers "
+                          "model directory (models are never downloaded at run time)",
+                          field="model")
     if cfg.embed_backend == "torch":
         try:
             return _TorchModel(source, cfg.device, cfg.embed_threads)
