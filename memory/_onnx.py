@@ -24,7 +24,7 @@ import numpy as np
 from actors._errors import ConfigError
 
 #: Version of the export layout; bumped when the export changes, so older caches are rebuilt.
-FORMAT = 1
+FORMAT = 2
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
