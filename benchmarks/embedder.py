@@ -166,7 +166,7 @@ def quality(es: _EvalSet, emb: Embedder, vectors: np.ndarray) -> dict[str, float
 
 def concurrency(emb: Embedder, queries: Sequence[str], threads: int = 8) -> dict[str, float]:
     """Queries/s with ``threads`` callers embedding one query at a time, and calls per run."""
-    runs0, calls0 = emb.model_runs, emb._coalescer.calls
+    runs0, calls0 = emb.model_runs, emb.model_calls
     chunks = [list(queries[i::threads]) for i in range(threads)]
     start = threading.Barrier(threads + 1)
 
@@ -183,7 +183,7 @@ def concurrency(emb: Embedder, queries: Sequence[str], threads: int = 8) -> dict
     for t in pool:
         t.join()
     elapsed = time.perf_counter() - t0
-    runs, calls = emb.model_runs - runs0, emb._coalescer.calls - calls0
+    runs, calls = emb.model_runs - runs0, emb.model_calls - calls0
     return {"qps": len(queries) / elapsed, "calls_per_run": calls / max(runs, 1)}
 
 

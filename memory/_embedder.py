@@ -21,11 +21,13 @@ at most one chunk.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -87,6 +89,43 @@ def resolve_model_path(model: str) -> str:
     return os.path.expanduser(model) if model.startswith("~") else model
 
 
+def declared_dim(source: str) -> int | None:
+    """The vector size a sentence-transformers directory declares, from its config files.
+
+    Lets a store open (it needs the dimension) before the model is loaded or exported, so an
+    agent starts at once and a first-use ONNX export happens at the first embedding. Only
+    the common pipelines are read (transformer, pooling with one mode, dense, normalize);
+    ``None`` for anything else, and the model is loaded instead.
+    """
+    root = Path(source)
+    try:
+        modules = json.loads((root / "modules.json").read_text(encoding="utf-8"))
+        dim: int | None = None
+        for module in modules:
+            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+            cfg_file = root / module.get("path", "") / "config.json"
+            if kind == "Normalize":
+                continue
+            cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+            if kind == "Transformer":
+                dim = int(cfg["hidden_size"])
+            elif kind == "Pooling":
+                size = cfg.get("word_embedding_dimension", cfg.get("embedding_dimension"))
+                mode = cfg.get("pooling_mode")
+                modes = ([mode] if isinstance(mode, str) else
+                         [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v])
+                if len(modes) != 1 or "," in modes[0] or "+" in modes[0]:
+                    return None
+                dim = int(size)
+            elif kind == "Dense":
+                dim = int(cfg["out_features"])
+            else:
+                return None
+        return dim
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 class _TorchModel:
     """sentence-transformers on PyTorch (``embed_backend="torch"``)."""
 
@@ -130,6 +169,7 @@ class Embedder:
         self._batch_size = cfg.batch_size
         self._cache_size = cfg.query_cache_size
         self._model: _Model | None = None
+        self._dim: int | None = None
         self._load_lock = threading.Lock()
         # Bulk calls are cut into chunks of this many texts, so a query waits at most one.
         self._chunk = cfg.batch_size * 4
@@ -157,20 +197,34 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        """Vector dimension (loads the model)."""
-        return self._load().dim
+        """Vector dimension (from the model's config files when it declares it, else from
+        the loaded model)."""
+        if self._model is not None:
+            return self._model.dim
+        if self._dim is None and self._config.embed_backend != "torch":
+            self._dim = declared_dim(resolve_model_path(self._model_name))
+        return self._dim if self._dim is not None else self._load().dim
 
     @property
     def model_runs(self) -> int:
-        """Model runs so far; below the number of calls when concurrent calls coalesced."""
+        """Model runs so far; below :attr:`model_calls` when concurrent calls coalesced."""
         return self._coalescer.runs
+
+    @property
+    def model_calls(self) -> int:
+        """Calls (chunks of ``encode``, uncached ``encode_query``) the model runs served."""
+        return self._coalescer.calls
 
     def _load(self) -> _Model:
         if self._model is not None:
             return self._model
         with self._load_lock:
             if self._model is None:
-                self._model = _load_model(self._config)
+                model = _load_model(self._config)
+                if self._dim is not None and model.dim != self._dim:
+                    raise ConfigError(f"{self._model_name!r} gives {model.dim}-d vectors but its "
+                                      f"config files declare {self._dim}", field="model")
+                self._model = model
         return self._model
 
     def _run(self, texts: list[str]) -> np.ndarray:

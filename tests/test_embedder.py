@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from actors._errors import ConfigError
-from memory import Embedder, MemoryConfig, memory_config_from
+from memory import Embedder, HybridStore, MemoryConfig, memory_config_from
 from memory._embedder import resolve_model_path
 from memory._onnx_cache import check_export, ensure_export, export_dir, publish
 
@@ -85,6 +85,18 @@ def test_default_backend_is_int8_and_keeps_the_model_name() -> None:
     assert emb.backend == "onnx-int8"
     # The store records this name: switching backends is not a different model.
     assert emb.model_name == "all-MiniLM-L6-v2"
+
+
+def test_a_store_opens_before_the_model_is_exported(tmp_path: Path) -> None:
+    emb = Embedder(MemoryConfig(embed_cache_dir=tmp_path / "cache"))
+    store = HybridStore(MemoryConfig(data_dir=tmp_path / "mem"), emb)
+    try:
+        # The agent's start does not wait for a first-use export: it happens at the first
+        # embedding, not when the store needs the dimension.
+        assert emb.dim == 384 and not emb.loaded
+        assert not (tmp_path / "cache").exists()
+    finally:
+        store.close()
 
 
 def test_an_onnx_process_never_imports_torch() -> None:
@@ -215,6 +227,7 @@ def test_another_sentence_transformers_model_by_path(tmp_path: Path) -> None:
     cfg = {"model": str(path), "embed_cache_dir": tmp_path / "cache"}
     ref = Embedder(MemoryConfig(embed_backend="torch", **cfg)).encode(texts)
     onnx = Embedder(MemoryConfig(embed_backend="onnx", **cfg))
+    assert onnx.dim == 96 and not onnx.loaded  # read from its config files
     got = onnx.encode(texts)
     assert onnx.dim == ref.shape[1] == 96
     assert _cos(got, ref).min() >= 0.9999
