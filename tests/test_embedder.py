@@ -219,7 +219,8 @@ def test_another_sentence_transformers_model_by_path(tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer, models
 
     word = models.Transformer(SOURCE, max_seq_length=64)
-    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="cls")
+    size = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
+    pooling = models.Pooling(size(), pooling_mode="cls")
     dense = models.Dense(in_features=384, out_features=96)
     path = tmp_path / "cls-dense-96"
     SentenceTransformer(modules=[word, pooling, dense]).save(str(path))
