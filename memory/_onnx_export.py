@@ -83,7 +83,7 @@ def _export_graph(st: Any, path: Path) -> list[str]:
 
     features = st.tokenize(PROBE[:2])
     extra = {k: v for k, v in features.items() if not isinstance(v, torch.Tensor)}
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
+    names: list[str] = [n for n in ("input_ids", "attention_mask", "token_type_ids")
              if n in _tensors(features)]
 
     class Pipeline(torch.nn.Module):
@@ -95,7 +95,7 @@ def _export_graph(st: Any, path: Path) -> list[str]:
             out = self.st({**dict(zip(names, tensors, strict=True)), **extra})
             return out["sentence_embedding"]
 
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["sentence_embedding"] = {0: "batch"}
     with torch.no_grad():
         torch.onnx.export(Pipeline().eval(), tuple(features[n] for n in names), str(path),
