@@ -9,25 +9,34 @@ nothing may be downloaded at run time.
 Vectors are float32 and L2-normalised, so a dot product is the cosine similarity. Query
 embeddings go through an LRU cache since agents repeat queries often.
 
-Thread safety: the model is loaded once under a lock, and calls into it are serialised per
-batch (Hugging Face tokenizers are not safe to share between threads); a bulk ``encode``
-therefore delays a concurrent query embedding by at most one batch.
+Backends (``MemoryConfig.embed_backend``): ``"onnx-int8"`` (the default), ``"onnx"`` (fp32)
+and ``"torch"``; the ONNX ones run an export of the same model made once per machine
+(``memory._onnx_cache``), so embedding never imports torch (the store's vector scan may).
+
+Thread safety: the model is loaded once under a lock, and only one thread at a time runs it:
+concurrent calls are coalesced into one model run (``memory._coalesce``). A bulk ``encode``
+is cut into chunks of ``4 * batch_size`` texts, so it delays a concurrent query embedding by
+at most one chunk.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from opentelemetry import trace
 
+from actors._config import raygent_home
 from actors._errors import ConfigError
 from actors._telemetry import EMBED, TRACER_NAME
+from memory._coalesce import Coalescer
 from memory._config import DEFAULT_MODEL, MemoryConfig
 
 
@@ -80,24 +89,92 @@ def resolve_model_path(model: str) -> str:
     return os.path.expanduser(model) if model.startswith("~") else model
 
 
+def declared_dim(source: str) -> int | None:
+    """The vector size a sentence-transformers directory declares, from its config files.
+
+    Lets a store open (it needs the dimension) before the model is loaded or exported, so an
+    agent starts at once and a first-use ONNX export happens at the first embedding. Only
+    the common pipelines are read (transformer, pooling with one mode, dense, normalize);
+    ``None`` for anything else, and the model is loaded instead.
+    """
+    root = Path(source)
+    try:
+        modules = json.loads((root / "modules.json").read_text(encoding="utf-8"))
+        dim: int | None = None
+        for module in modules:
+            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+            cfg_file = root / module.get("path", "") / "config.json"
+            if kind == "Normalize":
+                continue
+            cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+            if kind == "Transformer":
+                dim = int(cfg["hidden_size"])
+            elif kind == "Pooling":
+                size = cfg.get("word_embedding_dimension", cfg.get("embedding_dimension"))
+                mode = cfg.get("pooling_mode")
+                modes = ([mode] if isinstance(mode, str) else
+                         [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v])
+                if len(modes) != 1 or "," in modes[0] or "+" in modes[0]:
+                    return None
+                dim = int(size)
+            elif kind == "Dense":
+                dim = int(cfg["out_features"])
+            else:
+                return None
+        return dim
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+class _TorchModel:
+    """sentence-transformers on PyTorch (``embed_backend="torch"``)."""
+
+    def __init__(self, source: str, device: str, threads: int | None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(source, device=device)
+        self._threads = threads
+        # Probing beats the dimension getters, whose names changed across versions.
+        self.dim = int(self._model.encode(["probe"], convert_to_numpy=True).shape[1])
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        with _torch_threads(1 if len(texts) == 1 else self._threads):
+            return np.asarray(self._model.encode(
+                list(texts), batch_size=batch_size, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False), dtype=np.float32)
+
+
+class _Model(Protocol):
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray: ...
+
+
 class Embedder:
     """Lazy, batched, cached sentence-transformers embedder.
 
+    The model runs on ONNX Runtime (int8 or fp32, exported once and cached, see
+    ``memory._onnx_cache``) or on PyTorch, as ``embed_backend`` says. Concurrent calls from
+    several threads are coalesced into one model run (``memory._coalesce``).
+
     Args:
-        config: Uses ``model``, ``device``, ``batch_size`` and ``query_cache_size``; ``None``
-            means the defaults.
+        config: Uses ``model``, ``device``, ``batch_size``, ``query_cache_size`` and the
+            ``embed_*`` settings; ``None`` means the defaults.
     """
 
     def __init__(self, config: MemoryConfig | None = None) -> None:
         cfg = config if config is not None else MemoryConfig()
+        self._config = cfg
         self._model_name = cfg.model
-        self._device = cfg.device
         self._batch_size = cfg.batch_size
         self._cache_size = cfg.query_cache_size
-        self._model: Any = None
+        self._model: _Model | None = None
         self._dim: int | None = None
         self._load_lock = threading.Lock()
-        self._run_lock = threading.Lock()
+        # Bulk calls are cut into chunks of this many texts, so a query waits at most one.
+        self._chunk = cfg.batch_size * 4
+        self._coalescer = Coalescer(self._run, max_items=self._chunk,
+                                    window_s=cfg.embed_window_ms / 1000)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.cache_hits = 0
@@ -105,8 +182,13 @@ class Embedder:
 
     @property
     def model_name(self) -> str:
-        """The configured model name or path."""
+        """The configured model name or path (the same for every backend)."""
         return self._model_name
+
+    @property
+    def backend(self) -> str:
+        """``"onnx-int8"``, ``"onnx"`` or ``"torch"``."""
+        return self._config.embed_backend
 
     @property
     def loaded(self) -> bool:
@@ -115,34 +197,38 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        """Vector dimension (loads the model)."""
-        self._load()
-        assert self._dim is not None
-        return self._dim
+        """Vector dimension (from the model's config files when it declares it, else from
+        the loaded model)."""
+        if self._model is not None:
+            return self._model.dim
+        if self._dim is None and self._config.embed_backend != "torch":
+            self._dim = declared_dim(resolve_model_path(self._model_name))
+        return self._dim if self._dim is not None else self._load().dim
 
-    def _load(self) -> Any:
+    @property
+    def model_runs(self) -> int:
+        """Model runs so far; below :attr:`model_calls` when concurrent calls coalesced."""
+        return self._coalescer.runs
+
+    @property
+    def model_calls(self) -> int:
+        """Calls (chunks of ``encode``, uncached ``encode_query``) the model runs served."""
+        return self._coalescer.calls
+
+    def _load(self) -> _Model:
         if self._model is not None:
             return self._model
         with self._load_lock:
             if self._model is None:
-                # Must be set before sentence_transformers (and huggingface_hub) import.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                from sentence_transformers import SentenceTransformer
-
-                path = resolve_model_path(self._model_name)
-                try:
-                    model = SentenceTransformer(path, device=self._device)
-                except Exception as exc:
-                    raise ConfigError(
-                        f"cannot load sentence-transformers model {self._model_name!r} "
-                        f"({type(exc).__name__}: {exc}); give a local model directory, since "
-                        "models are never downloaded at run time",
-                        field="model",
-                    ) from exc
-                # Probing beats the dimension getters, whose names changed across versions.
-                self._dim = int(model.encode(["probe"], convert_to_numpy=True).shape[1])
+                model = _load_model(self._config)
+                if self._dim is not None and model.dim != self._dim:
+                    raise ConfigError(f"{self._model_name!r} gives {model.dim}-d vectors but its "
+                                      f"config files declare {self._dim}", field="model")
                 self._model = model
         return self._model
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        return self._load().encode(texts, self._batch_size)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in batches.
@@ -155,28 +241,15 @@ class Embedder:
         """
         with _tracer.start_as_current_span(EMBED, attributes={
                 "gen_ai.operation.name": "embeddings", "gen_ai.request.model": self._model_name,
-                "raygent.embed.texts": len(texts)}):
+                "raygent.embed.backend": self.backend, "raygent.embed.texts": len(texts)}):
             return self._encode(texts)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        model = self._load()
         n = len(texts)
         out = np.empty((n, self.dim), dtype=np.float32)
-        bs = self._batch_size
-        # Hand the model several batches per lock hold: fewer lock round trips, yet a
-        # waiting query embedding is delayed by a bounded amount of work.
-        step = bs * 4
-        for start in range(0, n, step):
-            chunk = list(texts[start : start + step])
-            with self._run_lock, _torch_threads(1 if len(chunk) == 1 else None):
-                vecs = model.encode(
-                    chunk,
-                    batch_size=bs,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-            out[start : start + len(chunk)] = vecs
+        for start in range(0, n, self._chunk):
+            chunk = texts[start : start + self._chunk]
+            out[start : start + len(chunk)] = self._coalescer(chunk)
         return _normalise(out)
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -206,6 +279,40 @@ class Embedder:
         return vec
 
 
+def _load_model(cfg: MemoryConfig) -> _Model:
+    """Load the configured backend, exporting the ONNX model first if needed."""
+    # Must be set before sentence_transformers (and huggingface_hub) import.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    source = resolve_model_path(cfg.model)
+    if source.startswith(("/", "./", "../")) and not os.path.exists(source):
+        raise ConfigError(f"no model directory at {source}: give a local sentence-transformers "
+                          "model directory (models are never downloaded at run time)",
+                          field="model")
+    if cfg.embed_backend == "torch":
+        try:
+            return _TorchModel(source, cfg.device, cfg.embed_threads)
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot load sentence-transformers model {cfg.model!r} "
+                f"({type(exc).__name__}: {exc}); give a local model directory, since "
+                "models are never downloaded at run time",
+                field="model",
+            ) from exc
+    try:
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"embed_backend {cfg.embed_backend!r} needs onnxruntime and "
+                          f"tokenizers ({exc}): pip install them, or set embed_backend='torch'",
+                          field="embed_backend") from exc
+    from memory._onnx import OnnxModel
+    from memory._onnx_cache import ensure_export
+
+    variant = "int8" if cfg.embed_backend == "onnx-int8" else "fp32"
+    root = cfg.embed_cache_dir if cfg.embed_cache_dir is not None else raygent_home() / "models"
+    return OnnxModel(ensure_export(root, cfg.model, source, variant), cfg.embed_threads)
+
+
 _tracer = trace.get_tracer(TRACER_NAME)
 
 
@@ -216,8 +323,8 @@ def _torch_threads(n: int | None) -> Iterator[None]:
     A single short text gains almost nothing from a second OpenMP thread (measured on 2 cores:
     p50 9.7 vs 11.7 ms), but when another process holds a core the threads wait on each other
     at every barrier and the tail explodes (p99 489 ms vs 17 ms). So one-text calls — query
-    embeddings — use one thread and batches keep them all. Callers hold the run lock, so no
-    other model call sees the temporary setting.
+    embeddings — use one thread and batches keep them all. Only the coalescer's leader runs
+    the model, so no other model call sees the temporary setting.
     """
     if n is None:
         yield
@@ -235,7 +342,7 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-_SHARED: dict[tuple[str, str, int, int], Embedder] = {}
+_SHARED: dict[tuple[object, ...], Embedder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
@@ -246,13 +353,15 @@ def shared_embedder(config: MemoryConfig | None = None) -> Embedder:
     model a single time.
 
     Args:
-        config: Uses ``model``, ``device``, ``batch_size`` and ``query_cache_size``.
+        config: Uses ``model``, ``device``, ``batch_size``, ``query_cache_size`` and the
+            ``embed_*`` settings.
 
     Returns:
         The shared embedder.
     """
     cfg = config if config is not None else MemoryConfig()
-    key = (cfg.model, cfg.device, cfg.batch_size, cfg.query_cache_size)
+    key = (cfg.model, cfg.device, cfg.batch_size, cfg.query_cache_size, cfg.embed_backend,
+           cfg.embed_threads, cfg.embed_window_ms, cfg.embed_cache_dir)
     with _SHARED_LOCK:
         emb = _SHARED.get(key)
         if emb is None:

@@ -368,7 +368,7 @@ def test_query_cache(embedder: Embedder) -> None:
     assert embedder.cache_hits == hits + 1
     np.testing.assert_allclose(first, embedder.encode(["a query used twice"])[0], atol=1e-5)
     small = Embedder(MemoryConfig(query_cache_size=2))
-    small._model, small._dim = embedder._model, embedder._dim  # reuse the loaded weights
+    small._model = embedder._model  # reuse the loaded weights
     for q in ("q1", "q2", "q3"):
         small.encode_query(q)
     assert list(small._cache) == ["q2", "q3"]
@@ -395,5 +395,10 @@ def test_embedder_is_thread_safe(embedder: Embedder) -> None:
     for t in threads:
         t.join(timeout=120)
     assert not errors
+    # int8 activations are quantised per model run, so a text's vector moves a little with
+    # the texts it shares a run with (cosine >= 0.97); the fp32 backends agree to 1e-4.
     for got in results.values():
-        np.testing.assert_allclose(got, expected, atol=1e-4)
+        if embedder.backend == "onnx-int8":
+            assert np.sum(got * expected, axis=1).min() >= 0.97
+        else:
+            np.testing.assert_allclose(got, expected, atol=1e-4)
