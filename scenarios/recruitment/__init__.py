@@ -17,6 +17,7 @@ from scenarios.recruitment._calibration import (
     expected_calibration_error as expected_calibration_error,
 )
 from scenarios.recruitment._documents import load_documents as load_documents
+from scenarios.recruitment._drive import drive as drive
 from scenarios.recruitment._errors import DocumentError as DocumentError
 from scenarios.recruitment._fairness import GroupRates as GroupRates
 from scenarios.recruitment._fairness import adverse_impact as adverse_impact
@@ -32,5 +33,5 @@ from scenarios.recruitment._scorer import ScorerAgent as ScorerAgent
 
 __all__ = ["AuditorAgent", "Calibration", "DocumentError", "GroupRates", "LocalSteps",
            "ParserAgent", "RankerAgent", "RedactorAgent", "Scorer", "ScorerAgent",
-           "adverse_impact", "expected_calibration_error", "load_documents", "parse_job",
+           "adverse_impact", "drive", "expected_calibration_error", "load_documents", "parse_job",
            "parse_resume", "redact"]

@@ -139,8 +139,9 @@ class Masker:
         for segment in _SEGMENTS.split(text):
             label, sep, value = segment.partition(":")
             key = label.strip().lower()
+            short = len(key.split()) <= 4  # a label, not a sentence that has a colon
             category = next((c for c, names in _LABELS
-                             if sep and value.strip() and any(
+                             if sep and short and value.strip() and any(
                                  key == n or key.endswith(" " + n) for n in names)), None)
             if category is not None and "[" not in value:
                 new = PLACEHOLDER[category]
