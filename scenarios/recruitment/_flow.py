@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from scenarios.recruitment._records import (
 )
 from scenarios.recruitment._redactor import mask_counts, redact
 from scenarios.recruitment._scorer import Scorer
-from scenarios.recruitment._text import job_query
+from scenarios.recruitment._text import job_query, requirement_terms
 from scenarios.recruitment.messages import (
     Added,
     AuditReport,
@@ -59,7 +60,8 @@ class Steps(Protocol):
 
     async def upsert(self, records: list[dict[str, Any]]) -> list[str]: ...
 
-    async def search(self, query: str, *, k: int, namespace: str) -> list[Any]: ...
+    async def search(self, query: str, *, k: int, namespace: str,
+                     mode: str) -> list[Any]: ...
 
     async def get(self, ids: list[str]) -> list[Any]: ...
 
@@ -105,6 +107,28 @@ async def add_candidates(steps: Steps, pool: str, documents: Sequence[Document])
     return Added(ids=tuple(ids), rejected=tuple(rejected), masked=mask_counts(candidates))
 
 
+async def retrieve(steps: Steps, job: Job, *, top_n: int, namespace: str) -> list[Any]:
+    """The ``top_n`` candidates to score in full.
+
+    A hybrid search (memory's fusion of MiniLM vectors and BM25) with the job's title and
+    requirements, interleaved with a BM25 search of the requirements' key terms: skill
+    names are exact terms, which BM25 matches more reliably than sentence embeddings of a
+    short profile do (on a generated 2,000-resume pool the best candidate ranked at worst
+    35th by the hybrid search alone, 6th by the key terms, 9th interleaved).
+    """
+    searches = [steps.search(job_query(job), k=top_n, namespace=namespace, mode="hybrid")]
+    terms = requirement_terms(job)
+    if terms:
+        searches.append(steps.search(terms, k=top_n, namespace=namespace, mode="keyword"))
+    lists = await asyncio.gather(*searches)
+    seen: dict[str, Any] = {}
+    for pair in itertools.zip_longest(*lists):
+        for hit in pair:
+            if hit is not None and hit.id not in seen:
+                seen[hit.id] = hit
+    return list(seen.values())[:top_n]
+
+
 async def rank_job(steps: Steps, pool: str, job_doc: Document, *, top_n: int,
                    calibration: Calibration) -> Ranking:
     """Match one job against the pool: hybrid search for ``top_n``, score, rank."""
@@ -116,7 +140,7 @@ async def rank_job(steps: Steps, pool: str, job_doc: Document, *, top_n: int,
     job = parsed.jobs[0]
     await steps.upsert([job_record(pool, job)])
     t0 = time.perf_counter()
-    hits = await steps.search(job_query(job), k=top_n, namespace=pool_namespace(pool))
+    hits = await retrieve(steps, job, top_n=top_n, namespace=pool_namespace(pool))
     t1 = time.perf_counter()
     candidates = [candidate_of(h.metadata) for h in hits]
     scores = await _score_all(steps, job, candidates)
@@ -179,8 +203,9 @@ class LocalSteps:
     async def upsert(self, records: list[dict[str, Any]]) -> list[str]:
         return list(self.memory.upsert(records))
 
-    async def search(self, query: str, *, k: int, namespace: str) -> list[Any]:
-        return list(self.memory.search(query, k=k, mode="hybrid", namespace=namespace))
+    async def search(self, query: str, *, k: int, namespace: str,
+                     mode: str) -> list[Any]:
+        return list(self.memory.search(query, k=k, mode=mode, namespace=namespace))
 
     async def get(self, ids: list[str]) -> list[Any]:
         return list(self.memory.get(ids))

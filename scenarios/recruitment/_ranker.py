@@ -60,8 +60,9 @@ class AgentSteps:
     async def upsert(self, records: list[dict[str, Any]]) -> list[str]:
         return list(await self.agent.memory.upsert_async(records))
 
-    async def search(self, query: str, *, k: int, namespace: str) -> list[Any]:
-        return list(await self.agent.memory.search_async(query, k=k, mode="hybrid",
+    async def search(self, query: str, *, k: int, namespace: str,
+                     mode: str) -> list[Any]:
+        return list(await self.agent.memory.search_async(query, k=k, mode=mode,
                                                          namespace=namespace))
 
     async def get(self, ids: list[str]) -> list[Any]:

@@ -87,6 +87,26 @@ def job_query(j: Job) -> str:
     return f"{j.title}. " + " ".join(j.requirements)
 
 
+#: Words that only frame a requirement ("Strong ... skills", "Hands-on ..."): what is
+#: left are the terms a resume must contain.
+FRAMING = frozenset((
+    "a", "an", "and", "at", "least", "of", "in", "with", "strong", "skills", "skill", "hands",
+    "on", "hands-on", "solid", "knowledge", "experience", "experienced", "professional",
+    "setting", "years", "year", "plus", "the", "to", "for", "good", "excellent", "proven",
+    "ability", "working", "familiarity", "familiar", "understanding", "deep", "must", "have",
+    "nice", "required", "preferred", "or", "as",
+))
+YEARS_REQUIREMENT = re.compile(r"\b\d+\s*\+?\s*(?:-\s*\d+\s*)?(?:years?|yrs?)\b", re.I)
+
+
+def requirement_terms(j: Job) -> str:
+    """The key terms of the requirements (framing words and the years requirement left
+    out): what the keyword search looks for."""
+    words = [w for r in j.requirements if not YEARS_REQUIREMENT.search(r)
+             for w in re.findall(r"[\w+#./&-]+", r) if w.lower() not in FRAMING]
+    return " ".join(dict.fromkeys(words))
+
+
 def requirements_text(j: Job) -> str:
     return "; ".join(j.requirements)
 
