@@ -67,7 +67,8 @@ def rt(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
 
     runtime = Runtime(config=RuntimeConfig(
         namespace=f"t-rec-{uuid.uuid4().hex[:8]}", health_interval_s=0.5,
-        health_timeout_s=30.0, retry=RetryPolicy(max_attempts=3, backoff_s=0.05),
+        health_timeout_s=30.0, start_timeout_s=600.0,
+        retry=RetryPolicy(max_attempts=3, backoff_s=0.05),
         tracing=TracingConfig(exporter="none"))).start()
     yield runtime
     runtime.stop(timeout_s=10.0)
@@ -250,3 +251,17 @@ def test_the_cli_ranks_a_users_files_as_json(tmp_path: Path) -> None:
     (job,) = data["details"]["jobs"]
     assert len(job["results"]) == 6
     assert len(data["details"]["rejected"]) == 6
+
+
+def test_inputs_on_the_command_line_must_exist_and_be_known(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from scenarios.cli import app
+
+    result = CliRunner().invoke(app, ["run", "rag-qa", "--jobs", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "--jobs: scenario 'rag-qa' takes no jobs input" in result.output
+    result = CliRunner().invoke(app, ["run", "recruitment", "--resumes",
+                                      str(tmp_path / "missing")])
+    assert result.exit_code == 1
+    assert "--resumes: no such file or directory" in result.output
