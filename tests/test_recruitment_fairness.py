@@ -38,6 +38,9 @@ def test_adverse_impact_ratio_on_a_hand_made_example() -> None:
     assert gender.rates == {"female": 0.5, "male": 0.3}
     assert gender.ratio == pytest.approx(0.6)
     assert not gender.passes
+    # Fisher's exact test on [[24, 56], [50, 50]], two-sided: p = 0.0094
+    assert gender.p_value == pytest.approx(0.0094, abs=1e-4)
+    assert gender.adverse
     age = by_attr["age_band"]
     # under 40: women 0-49 selected of 0-59 (50/60) + men 0-23 of 0-39 (24/40) = 74/100;
     # 40 plus: women 60-99 none (0/40) + men 40-79 none (0/40) = 0/80.
@@ -50,6 +53,15 @@ def test_adverse_impact_counts_repeated_consideration() -> None:
     rates = adverse_impact({"a": 10, "b": 10}, {"a": 5, "b": 4}, groups)[0]
     assert rates.considered == {"x": 10, "y": 10}
     assert rates.ratio == pytest.approx(0.8) and rates.passes  # exactly four fifths passes
+
+
+def test_a_small_sample_under_four_fifths_is_not_significant() -> None:
+    # 3 of 10 vs 4 of 10: ratio 0.75, yet one candidate's difference (p = 1.0)
+    groups = {f"a{i}": {"g": "a"} for i in range(10)} | {f"b{i}": {"g": "b"} for i in range(10)}
+    selected = {"a0": 1, "a1": 1, "a2": 1, "b0": 1, "b1": 1, "b2": 1, "b3": 1}
+    rates = adverse_impact(dict.fromkeys(groups, 1), selected, groups)[0]
+    assert rates.ratio == pytest.approx(0.75) and not rates.passes
+    assert rates.p_value == pytest.approx(1.0) and not rates.adverse
 
 
 def test_nobody_selected_is_no_adverse_impact() -> None:
@@ -119,7 +131,7 @@ def test_agreement_is_the_share_of_fields_led() -> None:
 def test_calibration_is_loaded_and_checked(tmp_path) -> None:
     cal = Calibration.load()  # the bundled data/calibration.json
     assert cal.temperature > 0
-    with pytest.raises(ConfigError, match="calibration.temperature"):
+    with pytest.raises(ConfigError, match=r"calibration\.temperature"):
         Calibration(temperature=0)
     with pytest.raises(ConfigError, match="no calibration file"):
         Calibration.load(tmp_path / "none.json")
@@ -127,9 +139,9 @@ def test_calibration_is_loaded_and_checked(tmp_path) -> None:
 
 
 def test_weights_are_checked() -> None:
-    with pytest.raises(ConfigError, match="scorer.weights.colour"):
+    with pytest.raises(ConfigError, match=r"scorer\.weights\.colour"):
         check_weights({"colour": 1})
-    with pytest.raises(ConfigError, match="scorer.weights.whole"):
+    with pytest.raises(ConfigError, match=r"scorer\.weights\.whole"):
         check_weights({"whole": -1})
     with pytest.raises(ConfigError, match="at least one"):
         check_weights(dict.fromkeys(("requirements", "skills", "experience", "whole",

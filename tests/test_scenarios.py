@@ -80,7 +80,7 @@ def test_every_builtin_spec_is_valid():
     found = builtin_scenarios()
     assert [n for n in found if n in ("rag-qa", "ping-pong", "echo")] == [
         "rag-qa", "ping-pong", "echo"]
-    assert list(found)[0] == "rag-qa"
+    assert next(iter(found)) == "rag-qa"
     for scenario in found.values():
         assert scenario.description and scenario.spec is not None
 

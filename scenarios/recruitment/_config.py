@@ -97,7 +97,9 @@ class RecruitmentCheck:
         max_score_delta: The largest change of ``adjusted_score`` a counterfactual copy
             may cause.
         max_rank_change: The largest move in rank a counterfactual copy may cause.
-        min_adverse_impact_ratio: The four-fifths rule (with group labels only).
+        min_adverse_impact_ratio: The four-fifths rule (with group labels only): a lower
+            ratio fails the run when the difference is also significant (Fisher's exact
+            test, p < 0.05; see ``_fairness``).
         best_first: The known-best candidate must rank first (with ground truth only).
     """
 

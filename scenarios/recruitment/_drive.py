@@ -23,7 +23,7 @@ from actors import RaygentError
 from scenarios._result import ScenarioResult
 from scenarios.recruitment._config import Labels, RecruitmentCheck, RecruitmentInput
 from scenarios.recruitment._documents import load_documents
-from scenarios.recruitment._fairness import GroupRates, adverse_impact
+from scenarios.recruitment._fairness import SIGNIFICANCE, GroupRates, adverse_impact
 from scenarios.recruitment._flow import chunks
 from scenarios.recruitment._records import pool_name
 from scenarios.recruitment._render import print_report, to_json
@@ -128,10 +128,13 @@ def verdict(out: Outcome, check: RecruitmentCheck) -> tuple[bool, str]:
              f"max rank change {moved} (unredacted score would move {raw:.3f})"]
     if out.fairness:
         worst = min(out.fairness, key=lambda g: g.ratio)
-        parts.append(f"adverse-impact ratio {worst.ratio:.2f} ({worst.attribute})")
-        if worst.ratio < check.min_adverse_impact_ratio:
-            problems.append(f"adverse-impact ratio {worst.ratio:.2f} for "
-                            f"{worst.attribute} is under {check.min_adverse_impact_ratio}")
+        parts.append(f"adverse-impact ratio {worst.ratio:.2f} ({worst.attribute}, "
+                     f"p={worst.p_value:.2f})")
+        for g in out.fairness:
+            if g.ratio < check.min_adverse_impact_ratio and g.p_value < SIGNIFICANCE:
+                problems.append(f"adverse impact on {g.attribute}: ratio {g.ratio:.2f} under "
+                                f"{check.min_adverse_impact_ratio}, significant "
+                                f"(p={g.p_value:.3f})")
     if out.best_rank:
         first = sum(1 for v in out.best_rank.values() if v == 1)
         parts.append(f"known best first for {first}/{len(out.best_rank)} jobs")

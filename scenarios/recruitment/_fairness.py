@@ -3,7 +3,11 @@
 - Adverse impact (:func:`adverse_impact`): per attribute (gender, origin, age band), each
   group's selection rate and the ratio of the lowest to the highest; under 0.8 breaks the
   four-fifths rule of the US Uniform Guidelines on Employee Selection Procedures
-  (29 CFR 1607.4(D)).
+  (29 CFR 1607.4(D)). The same guidelines say a ratio from small numbers may not show
+  adverse impact at all, so each attribute also gets the p-value of Fisher's exact test
+  between its lowest and highest group: the ratio *shows* adverse impact when it is under
+  0.8 and that difference is significant (p < 0.05). With 40 shortlisted candidates over
+  four groups, one candidate more in one group moves the ratio by about 0.1 by chance.
 - Counterfactuals (:func:`compare`, :func:`report`): how far a copy's score moved from the
   original's, and where the candidate would rank if only its score had moved
   (:func:`rank_after`).
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from scenarios.recruitment.messages import AuditReport, CandidateScore, Counterfactual, Result
 
 FOUR_FIFTHS = 0.8
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,10 +34,25 @@ class GroupRates:
     selected: dict[str, int]
     considered: dict[str, int]
     ratio: float
+    p_value: float = 1.0
 
     @property
     def passes(self) -> bool:
+        """The four-fifths rule, taken literally."""
         return self.ratio >= FOUR_FIFTHS
+
+    @property
+    def adverse(self) -> bool:
+        """Under four fifths *and* a significant difference (see the module docstring)."""
+        return not self.passes and self.p_value < SIGNIFICANCE
+
+
+def fisher_p(selected_a: int, total_a: int, selected_b: int, total_b: int) -> float:
+    """Two-sided p-value of Fisher's exact test on two groups' selection counts."""
+    from scipy.stats import fisher_exact
+
+    table = [[selected_a, total_a - selected_a], [selected_b, total_b - selected_b]]
+    return float(fisher_exact(table, alternative="two-sided").pvalue)
 
 
 def adverse_impact(considered: Mapping[str, int], selected: Mapping[str, int],
@@ -47,7 +67,7 @@ def adverse_impact(considered: Mapping[str, int], selected: Mapping[str, int],
 
     Returns:
         One :class:`GroupRates` per attribute, with ``ratio`` = lowest rate / highest rate
-        (1.0 when nobody was selected).
+        (1.0 when nobody was selected) and the Fisher p-value of those two groups.
     """
     out = []
     attributes = sorted({a for labels in groups.values() for a in labels})
@@ -63,8 +83,12 @@ def adverse_impact(considered: Mapping[str, int], selected: Mapping[str, int],
         rates = {g: chosen[g] / seen[g] for g in sorted(seen) if seen[g]}
         top = max(rates.values(), default=0.0)
         ratio = min(rates.values()) / top if top > 0 else 1.0
+        p = 1.0
+        if len(rates) > 1 and top > 0:
+            low, high = min(rates, key=rates.__getitem__), max(rates, key=rates.__getitem__)
+            p = fisher_p(chosen[low], seen[low], chosen[high], seen[high])
         out.append(GroupRates(attribute=attr, rates=rates, selected=dict(chosen),
-                              considered=dict(seen), ratio=ratio))
+                              considered=dict(seen), ratio=ratio, p_value=p))
     return out
 
 

@@ -74,10 +74,12 @@ def fairness_table(out: Outcome, check: RecruitmentCheck) -> Table:
         table.add_column(col, justify="right" if col in ("selected", "rate") else "left")
     for g in out.fairness:
         ok = g.ratio >= check.min_adverse_impact_ratio
+        mark = "✓" if ok else ("✗ significant" if g.p_value < 0.05 else "< 0.8, not significant")
         first = True
         for group, rate in g.rates.items():
-            ratio = Text(f"{g.ratio:.2f} {'✓' if ok else '✗ (< 0.8)'}",
-                         style="green" if ok else "bold red") if first else Text("")
+            ratio = Text(f"{g.ratio:.2f} (p={g.p_value:.2f}) {mark}",
+                         style="green" if ok else "bold red" if g.adverse else "yellow"
+                         ) if first else Text("")
             table.add_row(g.attribute if first else "", group,
                           f"{g.selected.get(group, 0)}/{g.considered[group]}", f"{rate:.3f}",
                           ratio)
@@ -137,7 +139,9 @@ def to_json(out: Outcome, *, check: RecruitmentCheck) -> dict[str, Any]:
     return {"pool": out.pool, "pool_size": out.pool_size, "jobs": jobs,
             "fairness": [{"attribute": g.attribute, "rates": g.rates,
                           "selected": g.selected, "considered": g.considered,
-                          "adverse_impact_ratio": round(g.ratio, 4), "passes": g.passes}
+                          "adverse_impact_ratio": round(g.ratio, 4),
+                          "p_value": round(g.p_value, 4), "four_fifths": g.passes,
+                          "adverse": g.adverse}
                          for g in out.fairness],
             "masked": dict(out.masked), "timings": out.timings,
             "rejected": [{"source": r.source, "reason": r.reason} for r in out.rejected],

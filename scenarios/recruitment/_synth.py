@@ -35,10 +35,12 @@ from scenarios.recruitment import _lexicon as lex
 ROLES_FILE = Path(__file__).parent / "data" / "roles.json"
 REFERENCE_YEAR = 2025
 AGE_BANDS = ("under_40", "40_plus")
-#: The 16 (origin, gender, age band) cells, ordered so that each aligned half is balanced
-#: on every attribute (cells whose index sum is even, then odd).
-CELLS = tuple(sorted(((o, g, a) for o in range(4) for g in range(2) for a in range(2)),
-                     key=lambda c: ((c[0] + c[1] + c[2]) % 2, c)))
+_EVEN = sorted(c for c in itertools.product(range(4), range(2), range(2)) if sum(c) % 2 == 0)
+_ODD = sorted(c for c in itertools.product(range(4), range(2), range(2)) if sum(c) % 2 == 1)
+#: The 16 (origin, gender, age band) cells, ordered so that the even places and the odd
+#: places each hold a set balanced on every attribute (2 per origin, 4 per gender and age
+#: band), and so does any 16 in a row.
+CELLS = tuple(c for pair in zip(_EVEN, _ODD, strict=True) for c in pair)
 WEIGHTS = {"skills": 0.55, "years": 0.30, "family": 0.15}
 #: No one but a job's planted best reaches this utility for it (the best has 1.0).
 TIE_MARGIN = 0.95
@@ -177,12 +179,29 @@ def _person(rng: random.Random, pid: str, family: str, skills: list[str], years:
                   name=_name(rng, origin, gender))
 
 
-def _too_good(p: Person, jobs: list[JobSpec], best: dict[str, str]) -> JobSpec | None:
-    """A job this candidate would fit almost as well as its planted best."""
-    for job in jobs:
-        if best.get(job.id) != p.id and utility(p, job) >= TIE_MARGIN:
-            return job
-    return None
+def _make_unequal(rng: random.Random, p: Person, jobs: list[JobSpec],
+                  best: dict[str, Person], own: set[str]) -> None:
+    """Take required skills away until no job but its own best fits ``p`` almost as well
+    as its planted best (never a skill of the job ``p`` was planted for)."""
+    for _ in range(len(jobs) * 6):
+        job = next((j for j in jobs if best[j.id] is not p
+                    and utility(p, j) >= TIE_MARGIN), None)
+        if job is None:
+            return
+        spare = [s for s in job.required if s in p.skills and s not in own]
+        if not spare:
+            raise ValueError(f"job {job.id} cannot be told apart: use another seed")
+        p.skills.remove(rng.choice(spare))
+
+
+def _cell_of(p: Person) -> tuple[int, int, int]:
+    return (lex.ORIGINS.index(p.origin), lex.GENDERS.index(p.gender), int(p.age >= 40))
+
+
+def _set_cell(rng: random.Random, p: Person, cell: tuple[int, int, int]) -> None:
+    p.origin, p.gender = lex.ORIGINS[cell[0]], lex.GENDERS[cell[1]]
+    p.age = _age_for(rng, cell[2], p.years)
+    p.name = _name(rng, p.origin, p.gender)
 
 
 def generate(seed: int, *, jobs: int = 8, resumes: int = 160) -> Pool:
@@ -203,45 +222,48 @@ def generate(seed: int, *, jobs: int = 8, resumes: int = 160) -> Pool:
     for j, job in enumerate(specs):
         planted[job.id] = []
         for pos, (skills, years) in enumerate(_planted(rng, roles, job)):
-            cell = CELLS[(j + 8 * pos) % 16]
+            # Over the jobs one position covers a balanced set of cells; within a job the
+            # positions' cells differ.
+            cell = CELLS[(2 * j + 5 * pos) % 16]
             planted[job.id].append(len(people))
             own[len(people)] = set(job.required)
             if pos == 0:
                 best[job.id] = len(people)
             people.append(_person(rng, "", job.family, skills, years, cell))
-    per_cell = {c: 0 for c in CELLS}
-    for p in people:
-        per_cell[(lex.ORIGINS.index(p.origin), lex.GENDERS.index(p.gender),
-                  int(p.age >= 40))] += 1
-    target = -(-resumes // 16)
-    cells = [c for c in CELLS for _ in range(max(0, target - per_cell[c]))]
-    rng.shuffle(cells)
     families = list(roles)
-    for cell in cells[:resumes - len(people)]:
+    filler = []
+    for _ in range(resumes - len(people)):
         family = rng.choice(families)
         skills = rng.sample(roles[family]["skills"], rng.randint(4, 8))
         if rng.random() < 0.3:
             skills.append(rng.choice(roles[rng.choice(families)]["skills"]))
-        people.append(_person(rng, "", family, skills, rng.randint(0, 20), cell))
+        filler.append(Person(id="", family=family, skills=list(dict.fromkeys(skills)),
+                             years=rng.randint(0, 17), origin="", gender="", age=0))
+    # Nobody but the planted best comes close to utility 1 for a job.
+    best_person = {j: people[n] for j, n in best.items()}
+    for n, p in enumerate(people + filler):
+        _make_unequal(rng, p, specs, best_person, own.get(n, set()))
+    # Demographics independent of qualifications, stratified: of the 16 fillers most
+    # competitive for some job each gets another cell (in random order), and so on down.
+    counts = {c: 0 for c in CELLS}
+    for p in people:
+        counts[_cell_of(p)] += 1
+    target = -(-resumes // 16)
+    cycle: list[tuple[int, int, int]] = []
+    for k in range(target):  # round k: every cell still short of k + 1 members, shuffled
+        round_k = [c for c in CELLS if counts[c] <= k]
+        rng.shuffle(round_k)
+        cycle.extend(round_k)
+    filler.sort(key=lambda p: -max(utility(p, job) for job in specs))
+    for p, cell in zip(filler, cycle, strict=False):
+        _set_cell(rng, p, cell)
+    people.extend(filler)
     order = list(range(len(people)))
     rng.shuffle(order)
     ids = {n: f"r{rank + 1:04d}" for rank, n in enumerate(order)}
     for n, p in enumerate(people):
         p.id = ids[n]
     planted_ids = {j: [ids[n] for n in ns] for j, ns in planted.items()}
-    best_ids = {j: ids[n] for j, n in best.items()}
-    own_ids = {ids[n]: s for n, s in own.items()}
-    # Nobody but the planted best comes close to utility 1 for a job.
-    for p in people:
-        for _ in range(len(specs)):
-            job = _too_good(p, specs, best_ids)
-            if job is None:
-                break
-            spare = [s for s in job.required
-                     if s in p.skills and s not in own_ids.get(p.id, set())]
-            if not spare:
-                raise ValueError(f"job {job.id} cannot be told apart: use another seed")
-            p.skills.remove(rng.choice(spare))
     people.sort(key=lambda p: p.id)
     for p in people:
         p.extra = _extras(rng, p)

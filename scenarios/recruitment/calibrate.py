@@ -1,6 +1,6 @@
 """Fit the confidence model on a generated calibration pool; write ``data/calibration.json``.
 
-    python -m scenarios.recruitment.calibrate [--seed 101] [--jobs 48] [--resumes 960]
+    python -m scenarios.recruitment.calibrate [--seed 101] [--jobs 48] [--resumes 3000]
                                               [--top-n N] [--quiet]
 
 The pool comes from the same generator as the bundled one, with its own seed (the bundled
@@ -41,6 +41,10 @@ from scenarios.recruitment.generate import documents
 from scenarios.recruitment.messages import Ranking
 
 SPEC = Path(__file__).parent / "spec.yaml"
+#: When every calibration job is ranked right, the likelihood keeps improving as ``T``
+#: shrinks, towards certainty at any margin. The floor keeps a margin of 0.01 between the
+#: first two candidates at a confidence of about 0.99 (e^5 : 1), not 1.
+MIN_TEMPERATURE = 0.002
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,14 +88,15 @@ def fit(samples: Sequence[Sample], start: Calibration | None = None) -> Calibrat
     s0 = start or Calibration()
 
     def loss(x: np.ndarray) -> float:
-        return nll(Calibration(temperature=math.exp(x[0]), agreement=float(x[1]),
-                               absent_score=float(x[2])), samples)
+        return nll(Calibration(temperature=max(math.exp(x[0]), MIN_TEMPERATURE),
+                               agreement=float(x[1]), absent_score=float(x[2])), samples)
 
     best = minimize(loss, np.array([math.log(s0.temperature), s0.agreement,
                                     s0.absent_score]), method="Nelder-Mead",
                     options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 4000})
     x = best.x
-    return Calibration(temperature=round(math.exp(x[0]), 6), agreement=round(float(x[1]), 4),
+    return Calibration(temperature=round(max(math.exp(x[0]), MIN_TEMPERATURE), 6),
+                       agreement=round(float(x[1]), 4),
                        absent_score=round(float(x[2]), 4))
 
 
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=101)
     ap.add_argument("--jobs", type=int, default=48)
-    ap.add_argument("--resumes", type=int, default=960)
+    ap.add_argument("--resumes", type=int, default=3000)
     ap.add_argument("--top-n", type=int, default=None, help="default: the spec's ranker")
     ap.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     ap.add_argument("--quiet", action="store_true")
