@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,7 +77,7 @@ class ThreadProbe:
 def in_process(jobs: list[Document], resumes: list[Document], *, top_n: int, weights: Any,
                data_dir: str) -> tuple[float, Ranking]:
     """Seconds to store the pool and rank the first job, as plain calls."""
-    memory = MemoryService(MemoryConfig(data_dir=data_dir))
+    memory = MemoryService(MemoryConfig(data_dir=Path(data_dir)))
     embedder = shared_embedder()
     embedder.encode(["warm up"])
     steps = LocalSteps(memory, Scorer(embedder.encode, weights=weights), reference_year=2025)
@@ -120,9 +121,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--top-n", type=int, default=None)
     args = ap.parse_args()
-    n_resumes = args.resumes or (320 if args.quick else 10_000)
-    n_jobs = args.jobs or (4 if args.quick else 16)
-    top_n = args.top_n or (8 if args.quick else 30)
+    n_resumes = args.resumes or (160 if args.quick else 10_000)
+    n_jobs = args.jobs or (3 if args.quick else 16)
+    top_n = args.top_n or (6 if args.quick else 30)
     console = Console(quiet=args.quiet, stderr=True)
     tmp = tempfile.mkdtemp(prefix="raygent-bench-recruit-")
     pool = generate(SEED, jobs=n_jobs, resumes=n_resumes)
@@ -135,7 +136,7 @@ def main() -> None:
     weights = next(a.config for a in spec.agents if a.name == "scorer").get("weights")
 
     # Ray first: forking its processes after LanceDB is in use in this process is unsafe.
-    rt = Runtime(config=RuntimeConfig(namespace="raygent-bench-recruit",
+    rt = Runtime(config=RuntimeConfig(namespace="raygent-bench-recruit", start_timeout_s=600,
                                       tracing=TracingConfig(exporter="none")),
                  init_kwargs={"include_dashboard": False, "logging_level": "WARNING"}).start()
     try:
@@ -146,7 +147,7 @@ def main() -> None:
         import ray
         import torch
 
-        probe = ray.remote(ThreadProbe).remote()
+        probe: Any = ray.remote(ThreadProbe).remote()  # type: ignore[attr-defined]
         actor_threads = int(ray.get(probe.threads.remote()))
         ray.kill(probe)
         torch.set_num_threads(actor_threads)

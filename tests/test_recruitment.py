@@ -187,25 +187,11 @@ def _user_folder(tmp: Path) -> tuple[Path, Path]:
     return jobs, resumes
 
 
-def test_bad_inputs_are_named_and_the_rest_is_ranked(rt: Any, home: Path,
-                                                     tmp_path: Path) -> None:
+def test_the_users_files_drop_the_bundled_labels(home: Path, tmp_path: Path) -> None:
     jobs, resumes = _user_folder(tmp_path)
     spec = _spec(home, jobs=str(jobs), resumes=str(resumes))
     assert "labels" not in spec.input  # no bundled ground truth for the user's files
-    result = rt.launch(Scenario.from_spec(spec), console=Console(quiet=True))
-    rejected = {os.path.basename(r["source"]): r["reason"] for r in result.details["rejected"]}
-    assert set(rejected) == {"empty.md", "scan.pdf", "latin1.txt", "huge.md", "notes.md",
-                             "vague.md"}
-    assert "empty" in rejected["empty.md"]
-    assert "unknown format '.pdf'" in rejected["scan.pdf"]
-    assert "not UTF-8" in rejected["latin1.txt"]
-    assert "over the limit" in rejected["huge.md"]
-    assert "no skills or experience" in rejected["notes.md"]
-    assert "lists no requirements" in rejected["vague.md"]
-    (job,) = result.details["jobs"]
-    assert len(job["results"]) == 6 and result.details["pool_size"] == 6
-    assert result.ok, result.summary
-    assert "6 file(s) rejected" in result.summary
+    assert spec.input["jobs"] == str(jobs) and spec.input["resumes"] == str(resumes)
 
 
 def test_a_killed_scorer_is_restarted_and_the_job_still_ranked(rt: Any,
@@ -237,7 +223,7 @@ def test_adding_the_same_files_again_keeps_one_record_each(rt: Any,
     assert rt.memory.count(pool_namespace(pool)) == 160
 
 
-def test_the_cli_ranks_a_users_files_as_json(tmp_path: Path) -> None:
+def test_the_cli_names_each_bad_file_and_ranks_the_rest_as_json(tmp_path: Path) -> None:
     jobs, resumes = _user_folder(tmp_path)
     env = {**os.environ, "RAYGENT_HOME": str(tmp_path / "home")}
     env.pop("RAY_ADDRESS", None)
@@ -248,10 +234,22 @@ def test_the_cli_ranks_a_users_files_as_json(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     data = json.loads(proc.stdout)  # nothing but the JSON on stdout
-    assert data["ok"] and data["scenario"] == "recruitment"
-    (job,) = data["details"]["jobs"]
-    assert len(job["results"]) == 6
-    assert len(data["details"]["rejected"]) == 6
+    assert data["ok"] and data["scenario"] == "recruitment", data["summary"]
+    rejected = {os.path.basename(r["source"]): r["reason"]
+                for r in data["details"]["rejected"]}
+    assert set(rejected) == {"empty.md", "scan.pdf", "latin1.txt", "huge.md", "notes.md",
+                             "vague.md"}
+    assert "empty" in rejected["empty.md"]
+    assert "unknown format '.pdf'" in rejected["scan.pdf"]
+    assert "not UTF-8" in rejected["latin1.txt"]
+    assert "over the limit" in rejected["huge.md"]
+    assert "no skills or experience" in rejected["notes.md"]
+    assert "lists no requirements" in rejected["vague.md"]
+    (job,) = data["details"]["jobs"]  # the rest is ranked and audited
+    assert len(job["results"]) == data["details"]["pool_size"] == 6
+    assert job["audit"]["variants"] >= 24 and job["audit"]["max_score_delta"] <= 0.01
+    assert job["known_best_rank"] is None and data["details"]["fairness"] == []
+    assert "6 file(s) rejected" in data["summary"]
 
 
 def test_inputs_on_the_command_line_must_exist_and_be_known(tmp_path: Path) -> None:

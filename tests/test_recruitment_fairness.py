@@ -109,7 +109,8 @@ def test_compare_reports_score_rank_and_raw_moves() -> None:
 
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
 def test_confidences_are_probabilities_ordered_like_the_scores(scores: list[float]) -> None:
-    conf = confidences(scores, [0.0] * len(scores), Calibration(temperature=0.05))
+    conf = confidences(scores, [0.0] * len(scores), [0.0] * len(scores),
+                       Calibration(temperature=0.05))
     assert np.all(conf >= 0) and conf.sum() <= 1 + 1e-9
     order = np.argsort(scores)
     assert np.all(np.diff(conf[order]) >= -1e-12)
@@ -117,8 +118,8 @@ def test_confidences_are_probabilities_ordered_like_the_scores(scores: list[floa
 
 def test_a_wide_margin_gives_a_high_confidence() -> None:
     cal = Calibration(temperature=0.02, agreement=0.0, absent_score=0.5)
-    wide = confidences([0.85, 0.70], [0, 0], cal)[0]
-    narrow = confidences([0.85, 0.84], [0, 0], cal)[0]
+    wide = confidences([0.85, 0.70], [0, 0], [1, 1], cal)[0]
+    narrow = confidences([0.85, 0.84], [0, 0], [1, 1], cal)[0]
     assert wide > 0.99 and 0.5 < narrow < 0.7  # e^0.5 / (e^0.5 + 1) = 0.62
 
 

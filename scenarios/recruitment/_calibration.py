@@ -1,18 +1,21 @@
 """Ranking and confidence: sort the scored candidates, attach a calibrated confidence.
 
 ``confidence`` is the probability that a candidate is the best one for the job among
-those scored, by temperature-scaled softmax over the adjusted scores plus a bonus for
-agreement of the fields, with a "the best was not retrieved" option::
+those scored, by temperature-scaled softmax over the adjusted scores plus bonuses for the
+agreement of the fields and for the requirements met, with a "the best was not retrieved"
+option::
 
-    logit_i = adjusted_i / T + beta * agreement_i
+    logit_i = adjusted_i / T + beta * agreement_i + gamma * met_i
     confidence_i = exp(logit_i) / (exp(s0 / T) + sum_j exp(logit_j))
 
 ``agreement_i`` is the share of the embedding fields (requirements, skills, experience,
-whole) in which candidate ``i`` scores highest; the margin to the next candidate enters
-through the softmax (a top candidate far ahead of the second gets most of the mass). ``T``,
-``beta`` and ``s0`` are fitted by maximum likelihood of the true best candidate on a
-generated calibration pool (``python -m scenarios.recruitment.calibrate``), from a seed
-other than the bundled pool's and the benchmark's; ``data/calibration.json`` holds them.
+whole) in which candidate ``i`` scores highest, ``met_i`` the share of the job's
+requirements it meets; the margin to the next candidate enters through the softmax (a top
+candidate far ahead of the second gets most of the mass), and a low top score leaves mass
+to "not retrieved". ``T``, ``beta``, ``gamma`` and ``s0`` are fitted by maximum likelihood
+of the true best candidate on a generated calibration pool
+(``python -m scenarios.recruitment.calibrate``), from a seed other than the bundled
+pool's and the benchmark's; ``data/calibration.json`` holds them.
 
 The expected calibration error (:func:`expected_calibration_error`) checks it: over
 equal-width confidence bins, the gap between mean confidence and accuracy, weighted by
@@ -29,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from actors import ConfigError
 from scenarios.recruitment.messages import CandidateScore, Result
 
 CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration.json"
 AGREEMENT_FIELDS = ("requirements", "skills", "experience", "whole")
-FOUR_FIFTHS = 0.8
+PARAMETERS = ("temperature", "agreement", "coverage", "absent_score")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +48,7 @@ class Calibration:
 
     temperature: float = 0.02
     agreement: float = 0.5
+    coverage: float = 0.0
     absent_score: float = 0.6
 
     def __post_init__(self) -> None:
@@ -60,7 +65,7 @@ class Calibration:
             return cls()
         data = json.loads(p.read_text(encoding="utf-8"))
         return cls(**{k: float(v) for k, v in data.get("parameters", data).items()
-                      if k in ("temperature", "agreement", "absent_score")})
+                      if k in PARAMETERS})
 
     @classmethod
     def from_config(cls, value: Any) -> Calibration:
@@ -80,13 +85,21 @@ def agreement(fields: Sequence[Mapping[str, float]]) -> np.ndarray:
     return (mat == mat.max(axis=0)).mean(axis=1)
 
 
-def confidences(adjusted: Sequence[float], agree: Sequence[float],
+def coverage(scores: Sequence[Any]) -> np.ndarray:
+    """Per candidate, the share of the job's requirements met."""
+    return np.array([len(s.matched) / max(1, len(s.matched) + len(s.missing))
+                     for s in scores], float)
+
+
+def confidences(adjusted: ArrayLike, agree: ArrayLike, met: ArrayLike,
                 cal: Calibration) -> np.ndarray:
     """The probability of each candidate being the best (see the module docstring)."""
-    if len(adjusted) == 0:
+    scores = np.asarray(adjusted, float)
+    if scores.size == 0:
         return np.zeros(0)
-    logits = np.asarray(adjusted, float) / cal.temperature + cal.agreement * np.asarray(
-        agree, float)
+    logits = (scores / cal.temperature
+              + cal.agreement * np.asarray(agree, float)
+              + cal.coverage * np.asarray(met, float))
     absent = cal.absent_score / cal.temperature
     top = max(float(logits.max()), absent)
     weights = np.exp(logits - top)
@@ -118,7 +131,7 @@ def rank(scores: Sequence[CandidateScore], sources: Mapping[str, str],
     """Sort by adjusted score (ties by id) and attach each candidate's confidence."""
     ordered = sorted(scores, key=lambda s: (-s.adjusted_score, s.candidate_id))
     conf = confidences([s.adjusted_score for s in ordered],
-                       agreement([s.fields for s in ordered]), cal)
+                       agreement([s.fields for s in ordered]), coverage(ordered), cal)
     return tuple(Result(rank=i + 1, candidate_id=s.candidate_id,
                         source=sources.get(s.candidate_id, ""),
                         adjusted_score=s.adjusted_score, raw_score=s.raw_score,

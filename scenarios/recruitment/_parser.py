@@ -252,7 +252,7 @@ _RESUME_KEYS = {"id", "name", "full_name", "summary", "profile", "about", "objec
 
 
 def _json_experience(items: Any, reference_year: int) -> tuple[Experience, ...]:
-    out = []
+    out: list[Experience] = []
     for item in items if isinstance(items, list) else [items]:
         if isinstance(item, str):
             out.extend(parse_experience([item], reference_year))
@@ -278,7 +278,7 @@ def _json_experience(items: Any, reference_year: int) -> tuple[Experience, ...]:
 
 
 def _json_education(items: Any) -> tuple[Education, ...]:
-    out = []
+    out: list[Education] = []
     for item in items if isinstance(items, list) else [items]:
         if isinstance(item, dict):
             parts = [str(_pick(item, "degree", "title") or ""),

@@ -1,16 +1,17 @@
 """Fit the confidence model on a generated calibration pool; write ``data/calibration.json``.
 
     python -m scenarios.recruitment.calibrate [--seed 101] [--jobs 48] [--resumes 3000]
-                                              [--top-n N] [--quiet]
+                                              [--top-n N] [--samples FILE] [--quiet]
 
 The pool comes from the same generator as the bundled one, with its own seed (the bundled
 pool uses 7, ``benchmarks/recruitment.py`` 2024), so the confidence is never fitted on the
 data it is judged on. Every job is ranked in-process with the spec's scorer weights and
-``top_n`` (the same code the agents run, ``_flow``); then ``T``, ``beta`` and ``s0`` of
-``_calibration`` are fitted by maximum likelihood of each job's true best candidate
-(scipy's Nelder-Mead on the negative log-likelihood), and the expected calibration error
-of the top candidate's confidence is reported before and after.
-"""
+``top_n`` (the same code the agents run, ``_flow``); then ``T``, ``beta``, ``gamma`` and
+``s0`` of ``_calibration`` are fitted by maximum likelihood of each job's true best
+candidate (scipy's Nelder-Mead on the negative log-likelihood), and the expected
+calibration error of the top candidate's confidence is reported before and after.
+``--samples FILE`` keeps the ranked jobs' features; ``--from-samples FILE`` refits on them
+without ranking again."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import json
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from scenarios.recruitment._calibration import (
     Calibration,
     agreement,
     confidences,
+    coverage,
     expected_calibration_error,
 )
 from scenarios.recruitment._flow import LocalSteps, add_candidates, rank_job
@@ -54,6 +56,7 @@ class Sample:
 
     adjusted: tuple[float, ...]
     agree: tuple[float, ...]
+    met: tuple[float, ...]
     best: int
 
 
@@ -61,6 +64,7 @@ def sample_of(ranking: Ranking, best_id: str) -> Sample:
     ids = [r.candidate_id for r in ranking.results]
     return Sample(adjusted=tuple(r.adjusted_score for r in ranking.results),
                   agree=tuple(agreement([r.fields for r in ranking.results])),
+                  met=tuple(coverage(ranking.results)),
                   best=ids.index(best_id) if best_id in ids else -1)
 
 
@@ -68,7 +72,7 @@ def nll(cal: Calibration, samples: Sequence[Sample]) -> float:
     """Negative log-likelihood of the true best (or of "not retrieved") under ``cal``."""
     total = 0.0
     for s in samples:
-        conf = confidences(s.adjusted, s.agree, cal)
+        conf = confidences(s.adjusted, s.agree, s.met, cal)
         p = conf[s.best] if s.best >= 0 else 1.0 - float(conf.sum())
         total -= math.log(max(float(p), 1e-12))
     return total / max(1, len(samples))
@@ -76,28 +80,28 @@ def nll(cal: Calibration, samples: Sequence[Sample]) -> float:
 
 def top_confidence(cal: Calibration, samples: Sequence[Sample]) -> tuple[list[float],
                                                                          list[bool]]:
-    conf = [float(confidences(s.adjusted, s.agree, cal)[0]) for s in samples if s.adjusted]
+    conf = [float(confidences(s.adjusted, s.agree, s.met, cal)[0]) for s in samples if s.adjusted]
     right = [s.best == 0 for s in samples if s.adjusted]
     return conf, right
 
 
 def fit(samples: Sequence[Sample], start: Calibration | None = None) -> Calibration:
-    """Maximum-likelihood ``T`` (on a log scale), ``beta`` and ``s0``."""
+    """Maximum-likelihood ``T`` (on a log scale), ``beta``, ``gamma`` and ``s0``."""
     from scipy.optimize import minimize
 
     s0 = start or Calibration()
 
-    def loss(x: np.ndarray) -> float:
-        return nll(Calibration(temperature=max(math.exp(x[0]), MIN_TEMPERATURE),
-                               agreement=float(x[1]), absent_score=float(x[2])), samples)
+    def make(x: np.ndarray) -> Calibration:
+        return Calibration(temperature=max(math.exp(x[0]), MIN_TEMPERATURE),
+                           agreement=float(x[1]), coverage=float(x[2]),
+                           absent_score=float(x[3]))
 
-    best = minimize(loss, np.array([math.log(s0.temperature), s0.agreement,
-                                    s0.absent_score]), method="Nelder-Mead",
-                    options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 4000})
-    x = best.x
-    return Calibration(temperature=round(max(math.exp(x[0]), MIN_TEMPERATURE), 6),
-                       agreement=round(float(x[1]), 4),
-                       absent_score=round(float(x[2]), 4))
+    best = minimize(lambda x: nll(make(x), samples),
+                    np.array([math.log(s0.temperature), s0.agreement, s0.coverage,
+                              s0.absent_score]), method="Nelder-Mead",
+                    options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 8000})
+    fitted = make(best.x)
+    return Calibration(**{k: round(v, 6) for k, v in fitted.to_dict().items()})
 
 
 def spec_settings() -> tuple[dict[str, float], float, int]:
@@ -121,7 +125,7 @@ async def collect(seed: int, jobs: int, resumes: int, top_n: int, *, encode: Any
     job_docs, resume_docs = documents(pool)
     weights, threshold, _ = spec_settings()
     with tempfile.TemporaryDirectory(prefix="raygent-calibrate-") as tmp, \
-            MemoryService(MemoryConfig(data_dir=tmp)) as memory:
+            MemoryService(MemoryConfig(data_dir=Path(tmp))) as memory:
         steps = LocalSteps(memory, Scorer(encode, weights=weights, match_threshold=threshold),
                            reference_year=2025)
         samples = []
@@ -148,13 +152,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resumes", type=int, default=3000)
     ap.add_argument("--top-n", type=int, default=None, help="default: the spec's ranker")
     ap.add_argument("--out", type=Path, default=CALIBRATION_FILE)
+    ap.add_argument("--samples", type=Path, default=None,
+                    help="also write the ranked jobs' features here (JSON lines)")
+    ap.add_argument("--from-samples", type=Path, default=None,
+                    help="fit on samples written earlier instead of ranking a pool")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     from memory import shared_embedder
 
     top_n = args.top_n or spec_settings()[2]
-    samples = asyncio.run(collect(args.seed, args.jobs, args.resumes, top_n,
-                                  encode=shared_embedder().encode, quiet=args.quiet))
+    if args.from_samples:
+        rows = [json.loads(line) for line in args.from_samples.read_text().splitlines()
+                if line.strip()]
+        samples = [Sample(adjusted=tuple(r["adjusted"]), agree=tuple(r["agree"]),
+                          met=tuple(r["met"]), best=int(r["best"])) for r in rows]
+    else:
+        samples = asyncio.run(collect(args.seed, args.jobs, args.resumes, top_n,
+                                      encode=shared_embedder().encode, quiet=args.quiet))
+    if args.samples:
+        args.samples.write_text("".join(json.dumps(asdict(s)) + "\n" for s in samples))
     before = Calibration()
     fitted = fit(samples)
     conf0, right = top_confidence(before, samples)
