@@ -22,21 +22,17 @@ def _short(text: str, n: int = 70) -> str:
 
 
 def ranking_table(r: Ranking, shortlist: int) -> Table:
+    """One row per ranked candidate; the shortlist in bold."""
     table = Table(show_header=True, header_style="dim", box=None, pad_edge=False)
-    for col, right in (("#", True), ("candidate", False), ("file", False),
-                       ("adjusted", True), ("raw", True), ("confidence", True),
-                       ("requirements", False), ("evidence for the first requirement met",
-                                                 False)):
-        table.add_column(col, justify="right" if right else "left", no_wrap=True,
-                         overflow="ellipsis", ratio=1 if col.startswith("evidence") else None)
+    for col in ("#", "candidate", "file", "adjusted", "raw", "confidence", "met"):
+        table.add_column(col, justify="left" if col in ("candidate", "file") else "right",
+                         no_wrap=True, overflow="ellipsis")
     for x in r.results:
         met = len(x.matched)
-        total = met + len(x.missing)
-        evidence = f"{x.matched[0].requirement} ← “{x.matched[0].sentence}”" if x.matched else ""
-        style = "bold" if x.rank <= shortlist else "dim"
         table.add_row(str(x.rank), x.candidate_id, x.source.rsplit("/", 1)[-1],
                       f"{x.adjusted_score:.3f}", f"{x.raw_score:.3f}", f"{x.confidence:.2f}",
-                      f"{met}/{total} met", _short(evidence, 90), style=style)
+                      f"{met}/{met + len(x.missing)}",
+                      style="bold" if x.rank <= shortlist else "dim")
     return table
 
 
@@ -94,12 +90,12 @@ def print_report(console: Console, out: Outcome, *, shortlist: int,
         if r.job is None:
             continue
         best = out.best_rank.get(r.job.id, -1)
-        mark = "" if best == -1 else (" [green]known best ranked first ✓[/]" if best == 1
+        mark = "" if best == -1 else (" [green]known best first ✓[/]" if best == 1
                                       else f" [red]known best at {best} ✗[/]")
-        console.print(f"\n[bold]{r.job.id}[/] {r.job.title} [dim]({r.source}; "
-                      f"{r.retrieved} of the pool retrieved by hybrid search and scored; "
-                      f"search {r.search_ms:.0f} ms, scoring {r.score_ms / 1000:.1f} s)[/]"
-                      + mark)
+        console.print(f"\n[bold]{r.job.id}[/] {r.job.title} [dim]"
+                      f"({r.source.rsplit('/', 1)[-1]}): {r.retrieved} retrieved from "
+                      f"{out.pool_size}, search {r.search_ms:.0f} ms, scoring "
+                      f"{r.score_ms / 1000:.1f} s[/]" + mark)
         console.print(ranking_table(r, shortlist))
         if r.results:
             explain(console, r.results[0])
