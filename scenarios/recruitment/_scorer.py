@@ -187,6 +187,11 @@ class ScorerAgent(Agent):
             cache_size=int(self.config.get("cache_size", 200_000)))
         # Load the model now, not on the first request (whose deadline it would eat).
         await asyncio.to_thread(embedder.encode, ["warm up"])
+        self.embedder = embedder
+
+    async def health(self) -> bool:
+        """The model is loaded (embedding a probe would queue behind a long batch)."""
+        return bool(getattr(self, "embedder", None) is not None and self.embedder.loaded)
 
     @handles
     def on_score(self, msg: Score, ctx: MessageContext) -> Scores:
