@@ -41,12 +41,14 @@ bench: install
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/rag.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/recruitment.py
 
 bench-quick: install
 	$(PY) benchmarks/routing.py --quick
 	$(PY) benchmarks/memory.py --quick
 	$(PY) benchmarks/rag.py --quick
 	$(PY) benchmarks/scale.py --quick
+	$(PY) benchmarks/recruitment.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

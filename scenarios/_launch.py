@@ -103,15 +103,19 @@ def launcher(spec: ScenarioSpec) -> ScenarioFn:
 
 def with_overrides(spec: ScenarioSpec, *, docs: list[str] | None = None,
                    data_dir: str | None = None, questions: str | None = None,
-                   llm: dict[str, Any] | None = None, ingest: bool = True) -> ScenarioSpec:
+                   llm: dict[str, Any] | None = None, ingest: bool = True,
+                   input_paths: Mapping[str, str] | None = None) -> ScenarioSpec:
     """A copy of a spec with the CLI's ``--docs``/``--data-dir``/``--questions``/LLM choices.
 
     ``--docs`` replaces the documents to ingest (and, unless ``--questions`` is given, the
     bundled questions, which are about the bundled documents); ``ingest=False`` ingests
-    nothing (``raygent ask`` against a store filled earlier).
+    nothing (``raygent ask`` against a store filled earlier). ``input_paths`` replaces input
+    paths the spec names (``--jobs``, ``--resumes``); the spec's ``input.labels`` (files
+    that describe the bundled input, such as its ground truth) go with them.
 
     Raises:
-        ConfigError: If the spec has no memory section to apply ``--docs``/``--data-dir`` to.
+        ConfigError: If the spec has no memory section to apply ``--docs``/``--data-dir`` to,
+            or no input of a name in ``input_paths``, or a path does not exist.
     """
     import dataclasses
     import os
@@ -136,6 +140,13 @@ def with_overrides(spec: ScenarioSpec, *, docs: list[str] | None = None,
         if not ingest:
             ingest_cfg = {}
         memory = {**memory, "config": config, "ingest": ingest_cfg}
+    for key, path in (input_paths or {}).items():
+        if key not in spec.input:
+            raise ConfigError(f"scenario {spec.name!r} takes no {key} input", field=f"--{key}")
+        if not os.path.exists(os.path.expanduser(path)):
+            raise ConfigError(f"no such file or directory: {path}", field=f"--{key}")
+        inputs[key] = os.path.abspath(os.path.expanduser(path))
+        inputs.pop("labels", None)
     if questions is not None:
         if not os.path.isfile(os.path.expanduser(questions)):
             raise ConfigError(f"no such file: {questions}", field="--questions")

@@ -7,6 +7,7 @@ import time
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from actors import RaygentError, Runtime
@@ -16,11 +17,13 @@ from scenarios._launch import with_overrides
 from scenarios._scenario import Scenario
 from scenarios.builtin import DEFAULT_SCENARIO, builtin_scenarios
 from scenarios.cli._edge import (
+    JsonOpt,
     NamespaceOpt,
     console,
     edge,
     err_console,
     fail,
+    print_json,
 )
 from scenarios.cli.render import scenarios_table
 
@@ -51,6 +54,15 @@ def run(
                             "...}) instead of the bundled ones.")] = None,
     data_dir: Annotated[str | None, typer.Option(
         "--data-dir", help="Memory data directory (default: the scenario's).")] = None,
+    jobs: Annotated[str | None, typer.Option(
+        "--jobs", help="Job descriptions (a file or folder) instead of the bundled ones "
+                       "(scenarios that rank documents, e.g. recruitment).")] = None,
+    resumes: Annotated[str | None, typer.Option(
+        "--resumes", help="Resumes (a file or folder of .txt/.md/.json) instead of the "
+                          "bundled pool (e.g. recruitment).")] = None,
+    json_out: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="No progress bars or tables: only the verdict line.")] = False,
     trust: Annotated[list[str] | None, typer.Option(
         "--trust", help="Also allow a scenario file's classes and driver from this module "
                         "prefix (scenarios, actors and memory always are; see "
@@ -58,15 +70,19 @@ def run(
 ) -> None:
     """Run a scenario and check its outcome (exit 0 on pass, 1 on fail)."""
     chosen = _choose(scenario, tuple(trust or ()))
-    if (docs or questions or data_dir) and chosen.spec is not None:
+    inputs = {k: v for k, v in (("jobs", jobs), ("resumes", resumes)) if v is not None}
+    if (docs or questions or data_dir or inputs) and chosen.spec is not None:
         chosen = Scenario.from_spec(with_overrides(chosen.spec, docs=docs, data_dir=data_dir,
-                                                   questions=questions))
+                                                   questions=questions,
+                                                   input_paths=inputs))
     if keep and address is None:
         fail("--keep needs --address (e.g. --address auto after `ray start --head`): "
               "the local Ray this command starts ends with it", code=2)
     rounds = count if count is not None else chosen.default_count
     where = address or "a local Ray"
-    console.print(f"running [bold cyan]{chosen.name}[/] (n={rounds}) on {where}")
+    # --json and --quiet silence the scenario's progress and tables (a quiet console).
+    out = Console(quiet=True) if (json_out or quiet) else console
+    out.print(f"running [bold cyan]{chosen.name}[/] (n={rounds}) on {where}")
     t0 = time.perf_counter()
     runtime, created = start_or_join(address, namespace, verbose=verbose,
                                      overrides={"scenario": chosen.name,
@@ -79,17 +95,22 @@ def run(
                 tm.SCENARIO_RUN, attributes={tm.SCENARIO: chosen.name,
                                              tm.RUN_ID: run_id}) as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
-            result = chosen.run(runtime, console=console, count=rounds)
+            result = chosen.run(runtime, console=out, count=rounds)
             if not result.ok:
                 tm.mark_error(span, None, result.summary)
         t_done = time.perf_counter()
     finally:
         _finish(runtime, chosen, keep=keep, created=created)
     timing = f"{t_done - t_ready:.2f}s (+{t_ready - t0:.1f}s to start)"
+    if json_out:
+        print_json({"scenario": chosen.name, "ok": result.ok, "summary": result.summary,
+                    "elapsed_s": round(t_done - t_ready, 3), "run_id": run_id,
+                    "trace_id": trace_id, "details": dict(result.details)})
+        raise typer.Exit(0 if result.ok else 1)
     verdict, style = ("PASS", "bold green") if result.ok else ("FAIL", "bold red")
     console.print(Text(f"{verdict} {chosen.name}: {result.summary} in {timing}", style=style),
                   soft_wrap=True)
-    if trace_id.strip("0"):
+    if trace_id.strip("0") and not quiet:
         where = f" (`raygent trace {run_id}`)" if trace_dir else ""
         console.print(f"run {run_id}  trace {trace_id}{where}", markup=False)
     if keep:
