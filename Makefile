@@ -24,6 +24,7 @@ run: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # Tests that share one local Ray run in one pytest process; tests that build their own
 # multi-node cluster (ray.cluster_utils) run in a second process. pytest's exit code 5

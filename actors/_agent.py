@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_type_hints
 
 from actors._envelope import CURRENT_SCOPE
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actors._transport import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 _MARK = "__raygent_handles__"
 _TIMEOUT = "__raygent_timeout__"
@@ -273,7 +274,7 @@ class Agent:
         """Publish to a topic; return how many subscribers it was queued for."""
         return await self._need_transport().publish(topic, payload)
 
-    def _blocking(self, coro: Any) -> Any:
+    def _blocking(self, coro: Coroutine[Any, Any, R]) -> R:
         loop = self._loop
         if loop is None or not loop.is_running():
             return asyncio.run(coro)
@@ -287,7 +288,7 @@ class Agent:
         # the message gets its correlation id and derived idempotency key.
         scope = CURRENT_SCOPE.get()
 
-        async def in_scope() -> Any:
+        async def in_scope() -> R:
             CURRENT_SCOPE.set(scope)
             return await coro
 

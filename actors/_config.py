@@ -117,7 +117,7 @@ class RetryPolicy:
     def delay(self, attempt: int, rand: float) -> float:
         """Delay before ``attempt`` (2 for the first retry); ``rand`` is in [0, 1)."""
         base = min(self.max_backoff_s, self.backoff_s * (2 ** max(0, attempt - 2)))
-        return max(0.0, base * (1 + self.jitter * (2 * rand - 1)))
+        return float(max(0.0, base * (1 + self.jitter * (2 * rand - 1))))
 
 
 TRACE_EXPORTERS: tuple[str, ...] = ("jsonl", "console", "otlp", "none")

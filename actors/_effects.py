@@ -77,5 +77,5 @@ class EffectRecorder:
                                        ) from None
         await self._store.effect_put(self.agent, key, data)
         self.ran += 1
-        result: T = value  # type: ignore[assignment]
+        result: T = value
         return result

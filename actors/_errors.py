@@ -78,7 +78,7 @@ class RaygentError(Exception):
         def recording(self: RaygentError, *args: Any, **kw: Any) -> None:
             # The outermost constructor's arguments are the ones that rebuild the error.
             if "_init_args" not in self.__dict__:
-                self._init_args = (args, kw)
+                self.__dict__["_init_args"] = (args, kw)
             init(self, *args, **kw)
 
         cls.__init__ = recording  # type: ignore[method-assign]

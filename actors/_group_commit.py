@@ -34,7 +34,7 @@ class GroupCommit:
         self._ops: list[Op] = []
         self._queued = 0  # ops queued so far, ever
         self._committed = 0  # ops on disk so far, ever
-        self._after: list[Callable[[], None]] = []
+        self._after: list[Callable[[], object]] = []
         self._running: asyncio.Future[None] | None = None
 
     def queue(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -43,7 +43,7 @@ class GroupCommit:
             self._ops.append((sql, rows))
             self._queued += 1
 
-    def on_commit(self, fn: Callable[[], None]) -> None:
+    def on_commit(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` once what is queued now is committed."""
         with self.lock:
             self._after.append(fn)

@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import pickle
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import psutil
 from opentelemetry import context as otel_context
@@ -86,7 +86,7 @@ class AgentHost:
         """Build the agent, restore its last snapshot (as the supervisor holds it: bytes),
         and run ``on_start``."""
         if isinstance(snapshot, bytes):
-            snapshot = pickle.loads(snapshot)
+            snapshot = cast(Snapshot, pickle.loads(snapshot))
         agent = self.spec.cls(self.spec.name, self.spec.config)
         if not isinstance(agent, Agent):
             raise RaygentError(f"{self.spec.class_name} is not an Agent subclass")
@@ -349,7 +349,7 @@ class AgentHost:
             RaygentError: If the agent reports itself unhealthy.
         """
         agent = self._need_agent()
-        result = agent.health()
+        result: Any = agent.health()
         if inspect.isawaitable(result):
             result = await result
         if result is False:

@@ -236,7 +236,8 @@ class RayBackend:
         except ValueError:
             return None
         try:
-            info = await asyncio.wait_for(handle.facts.remote(), self.config.health_timeout_s)
+            info: dict[str, Any] | None = await asyncio.wait_for(
+                handle.facts.remote(), self.config.health_timeout_s)
         except Exception:  # dead, dying or not answering: the caller creates a new one
             with contextlib.suppress(Exception):
                 ray.kill(handle, no_restart=True)

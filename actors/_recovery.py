@@ -60,12 +60,13 @@ class RecoveryPart(CoreState):
                     subs.append(name)
         queued = 0
         for env in self.journal.pending():
-            rec = self._agents.get(env.recipient or "")
+            found = self._agents.get(env.recipient or "")
             item = Pending(env, None if env.ttl_s is None else loop.time() + env.ttl_s)
-            if rec is None:
+            if found is None:
                 log.error("message %s for unknown agent %r after restart", env.id,
                           env.recipient)
                 continue
+            rec = found
             if rec.state == FAILED:
                 self._dead_letter(rec, item, "agent failed", rec.last_error)
                 continue

@@ -14,7 +14,7 @@ import logging
 import random
 from typing import Any, Protocol
 
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import Span, Tracer
 
 from actors._config import RuntimeConfig
 from actors._envelope import Envelope
@@ -75,6 +75,7 @@ class CoreState:
     _tasks: set[asyncio.Task[Any]]
     _evicted_seen: int
     supervisor_restarts: int
+    _key: bytes
 
     # -- calls between parts (each defined once, in the part named) ---------------------
 
@@ -109,6 +110,21 @@ class CoreState:
 
     def _sweep_parked(self) -> None:
         raise NotImplementedError  # _exchange.py
+
+    def _token(self, name: str) -> str:
+        raise NotImplementedError  # _supervisor.py
+
+    def _screen(self, envs: Any, token: Any) -> list[Envelope]:
+        raise NotImplementedError  # _supervisor.py
+
+    def _route(self, envs: list[Envelope]) -> tuple[list[Envelope], list[Span]]:
+        raise NotImplementedError  # _admission.py
+
+    async def _admit(self, envs: list[Envelope], wait_s: float | None) -> list[Any]:
+        raise NotImplementedError  # _admission.py
+
+    def _end_spans(self, spans: list[Span], results: list[Any]) -> None:
+        raise NotImplementedError  # _admission.py
 
     def _persist(self) -> None:
         """Commit the journal's queued writes soon, for writes nobody waits on (dead

@@ -26,7 +26,7 @@ class SpanNode:
     @property
     def duration_ms(self) -> float:
         end = self.span.get("end_ns") or self.span["start_ns"]
-        return (end - self.span["start_ns"]) / 1e6
+        return float(end - self.span["start_ns"]) / 1e6
 
     @property
     def error(self) -> bool:

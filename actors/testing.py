@@ -193,7 +193,8 @@ def reload_auth() -> None:
 
     Ray caches both at start-up (the C++ token loader and the RayConfig).
     """
-    from ray._raylet import AuthenticationTokenLoader, Config
+    # Private Ray API (no stubs): the only way to drop the cached token in this process.
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()

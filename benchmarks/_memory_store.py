@@ -17,6 +17,7 @@ import numpy as np
 from benchmarks._memory_corpus import make_queries
 from memory import Embedder, MemoryConfig, MemoryService
 from memory._embedder import resolve_model_path
+from memory._eval import CachedDocs
 
 
 def measure_search(
@@ -49,28 +50,6 @@ def measure_search(
         "mean_ms": statistics.fmean(times),
         "n": len(times),
     }
-
-
-class _BulkEmbedder:
-    """Embedder that serves precomputed document vectors and embeds queries for real."""
-
-    def __init__(self, real: Embedder, vectors: dict[str, np.ndarray]) -> None:
-        self._real = real
-        self._vectors = vectors
-
-    @property
-    def dim(self) -> int:
-        return self._real.dim
-
-    @property
-    def model_name(self) -> str:
-        return self._real.model_name
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._vectors[t] for t in texts]).astype(np.float32)
-
-    def encode_query(self, text: str) -> np.ndarray:
-        return self._real.encode_query(text)
 
 
 def bench_store(docs: list[str], n_ingest: int, n_queries: int,
@@ -127,7 +106,7 @@ def bench_store(docs: list[str], n_ingest: int, n_queries: int,
     mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
     vectors = {docs[i]: mixed[i].astype(np.float32) for i in range(n)}
     big_cfg = MemoryConfig(data_dir=root / "full", query_cache_size=0)
-    bulk = _BulkEmbedder(embedder, vectors)
+    bulk = CachedDocs(embedder, vectors)
     t = time.perf_counter()
     svc = MemoryService(big_cfg, embedder=bulk)  # type: ignore[arg-type]
     for start in range(0, n, 10_000):

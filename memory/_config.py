@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actors._config import raygent_home
 from actors._errors import ConfigError
+from actors._home import raygent_home
 
 if TYPE_CHECKING:
     from memory._fusion import FusionStrategy

@@ -249,7 +249,7 @@ def reconcile_sidecar(
     if sidecar.exists():
         try:
             bm25, extra = BM25Index.load(sidecar, config)
-            slot_seqs = [int(s) for s in extra["slot_seqs"]]  # type: ignore[union-attr]
+            slot_seqs = [int(s) for s in extra["slot_seqs"]]  # type: ignore[attr-defined]
             max_seen = int(extra.get("max_seq", 0))  # type: ignore[call-overload]
             if extra.get("tokenizer") != tokenizer.fingerprint():
                 log.warning("keyword index was built with other tokenizer settings; rebuilding")

@@ -33,8 +33,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from opentelemetry import trace
 
-from actors._config import raygent_home
 from actors._errors import ConfigError
+from actors._home import raygent_home
 from actors._telemetry import EMBED, TRACER_NAME
 from memory._coalesce import Coalescer
 from memory._config import DEFAULT_MODEL, MemoryConfig

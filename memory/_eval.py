@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from actors._config import raygent_home
+from actors._home import raygent_home
 from memory._config import MemoryConfig
 from memory._embedder import Embed
 from memory._rerank import Reranker
@@ -137,8 +137,9 @@ def store_search(store: HybridStore, **options: Any) -> SearchFn:
     return lambda query, k: [h.id for h in store.search(query, k=k, **options)]
 
 
-class _CachedDocs:
-    """An embedder that serves the evaluation corpus's vectors from a cache file."""
+class CachedDocs:
+    """An embedder that serves known document vectors (the evaluation corpus's, from a cache
+    file) and embeds anything else, and every query, with the real model."""
 
     def __init__(self, real: Embed, vectors: dict[str, np.ndarray]) -> None:
         self._real = real
@@ -229,7 +230,7 @@ def eval_store(eval_set: EvalSet, data_dir: Path, embedder: Embed,
         vectors = corpus_vectors(eval_set, embedder, cache_dir)
     table = {d["text"]: vectors[i] for i, d in enumerate(eval_set.corpus)}
     cfg = replace(config if config is not None else MemoryConfig(), data_dir=data_dir)
-    store = HybridStore(cfg, _CachedDocs(embedder, table), reranker)
+    store = HybridStore(cfg, CachedDocs(embedder, table), reranker)
     for start in range(0, len(eval_set.corpus), 2000):
         store.add(eval_set.corpus[start:start + 2000])
     return store

@@ -190,6 +190,6 @@ def fusion_from(spec: FusionStrategy | Mapping[str, Any] | None) -> FusionStrate
         raise ConfigError(f"kind must be one of {', '.join(kinds)}, got {kind!r}",
                           field="fusion.kind")
     try:
-        return kinds[kind](**args)  # type: ignore[no-any-return]
+        return kinds[kind](**args)
     except TypeError as exc:
         raise ConfigError(f"{exc}", field="fusion") from None

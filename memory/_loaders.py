@@ -100,7 +100,7 @@ def load_documents(
                     raise InvalidRecordError(
                         f"{path}:{lineno}: each line must be an object with a 'text' string"
                     )
-                meta = obj.get("metadata") or {}
+                meta: dict[str, Any] = obj.get("metadata") or {}
                 if not isinstance(meta, dict):
                     raise InvalidRecordError(f"{path}:{lineno}: 'metadata' must be an object")
                 base_id = str(obj.get("id") or f"{source}:{lineno}")
@@ -117,7 +117,7 @@ def load_documents(
                     )
                 )
         else:
-            meta: dict[str, Any] = {"source": source, "format": suffix[1:]}
+            meta = {"source": source, "format": suffix[1:]}
             title = _title(content) if suffix == ".md" else None
             if title:
                 meta["title"] = title

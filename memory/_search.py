@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from memory._slots import SlotTable
 
 #: ``(slot, score)`` pairs, best first.
 Ranking = list[tuple[int, float]]
+K = TypeVar("K", int, str)  # slot numbers in the store, document ids when a sweep replays
 
 
 def check_args(query: Any, k: Any, mode: Any, fusion: Any, max_k: int,
@@ -59,7 +60,8 @@ def keyword_top(slots: SlotTable, tokens: list[str], k: int, mask: np.ndarray | 
     return list(zip(found.tolist(), scores.tolist(), strict=True))
 
 
-def rank(mode: str, k: int, vec: Ranking, kw: Ranking, fuse: FusionStrategy) -> Ranking:
+def rank(mode: str, k: int, vec: list[tuple[K, float]], kw: list[tuple[K, float]],
+         fuse: FusionStrategy) -> list[tuple[K, float]]:
     """The final order: one retriever's list, or both fused (hybrid)."""
     if mode == "vector":
         return vec[:k]

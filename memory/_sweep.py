@@ -16,11 +16,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 from memory._config import MemoryConfig
 from memory._embedder import Embed
 from memory._eval import Metrics, SearchFn, corpus_vectors, eval_store, evaluate
-from memory._fusion import NORMALIZATIONS, RRF, FusionStrategy, WeightedFusion
+from memory._fusion import NORMALIZATIONS, RRF, FusionStrategy, Normalization, WeightedFusion
 from memory._search import rank
 from memory.evalset import EvalSet
 
@@ -33,7 +34,8 @@ STOPWORDS: tuple[str | None, ...] = (None, "english")
 def fusion_grid() -> list[FusionStrategy]:
     """Every fusion strategy the sweep tries."""
     grid: list[FusionStrategy] = [RRF(k=k) for k in RRF_KS]
-    grid += [WeightedFusion(alpha=a, normalization=n) for n in NORMALIZATIONS for a in ALPHAS]
+    grid += [WeightedFusion(alpha=a, normalization=cast(Normalization, n))
+             for n in NORMALIZATIONS for a in ALPHAS]
     return grid
 
 

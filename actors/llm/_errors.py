@@ -46,11 +46,8 @@ class LLMHTTPError(LLMError):
         self.status = status
         self.detail = detail
         self.attempts = attempts
-
-    @property
-    def retryable(self) -> bool:
-        """Whether the same request may succeed later (429 and 5xx)."""
-        return self.status == 429 or self.status >= 500
+        # The same request may succeed later only on 429 and 5xx.
+        self.retryable = status == 429 or status >= 500
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (self.url, self.status, self.detail),
