@@ -484,8 +484,10 @@ def test_a_normal_exit_follows_the_restart_policy(tmp_path, mode, stays):
             await until(lambda: system.core.status().agent("w").restarts == 1)
             assert await ask(system, _env("w", Work(key="h"))) == "h"
         else:
-            await until(lambda: "w" not in system.core.agent_names())
-            assert any(e.event == "stopped" and e.agent == "w" for e in system.core.events())
+            # The event comes once the stop is on disk, after the agent stops taking mail.
+            await until(lambda: any(e.event == "stopped" and e.agent == "w"
+                                    for e in system.core.events()))
+            assert "w" not in system.core.agent_names()
 
     run(go, tmp_path)
 
