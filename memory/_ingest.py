@@ -105,6 +105,9 @@ class IngestPolicy:
         return list(out.values())
 
     def _expand(self, raw: str) -> list[Path]:
+        if "\x00" in raw:
+            raise self._refuse(raw, "it contains a NUL character, which no file name has",
+                               "give ingest the file's name without it")
         real = os.path.realpath(os.path.abspath(os.path.expanduser(raw)))
         self._check_place(raw, real)
         try:
@@ -184,7 +187,7 @@ class IngestPolicy:
         if not stat.S_ISREG(st.st_mode):
             fh.close()
             raise self._refuse(shown, f"it is {_kind(st.st_mode)}", _TEXT_ONLY)
-        return fh  # type: ignore[return-value]  # fdopen(..., "rb") is a BufferedReader
+        return fh
 
     def read(self, path: Path) -> str:
         """Read a file returned by :meth:`files`, never more than the size limit.

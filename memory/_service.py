@@ -63,6 +63,10 @@ class MemoryService:
     def add(self, records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
         """Insert new records, all or nothing (see :meth:`HybridStore.add`).
 
+        Safe to retry: a record whose id is stored with the same content is skipped, so an
+        ``add`` repeated after a lost reply succeeds; other content under a stored id
+        raises ``DuplicateIdError``.
+
         Args:
             records: Records or dicts with ``id``, ``text`` and optional ``metadata``,
                 ``namespace``, ``created_at``.
@@ -82,6 +86,20 @@ class MemoryService:
             The ids written.
         """
         return self._run("upsert", self.store.upsert, records)
+
+    def replace_sources(self, sources: Sequence[str],
+                        records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
+        """Make ``records`` the whole content of ``sources`` in one atomic commit (see
+        :meth:`HybridStore.replace_sources`): for callers that read files themselves.
+
+        Args:
+            sources: ``source`` metadata values whose other records are deleted.
+            records: The new records of those sources.
+
+        Returns:
+            The ids written.
+        """
+        return self._run("replace_sources", self.store.replace_sources, sources, records)[0]
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         """Delete records by id, all or nothing.

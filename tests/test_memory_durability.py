@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from actors._errors import DuplicateIdError
+from actors._errors import DuplicateIdError, InvalidRecordError
 from memory import (
     Embedder,
     HybridStore,
@@ -149,6 +149,22 @@ def test_records_added_by_hand_are_not_a_files_chunks(service: MemoryService,
     report.write_text(NEW)
     service.ingest([report], chunk_size=CHUNK, overlap=0)
     assert [h.id for h in service.search("zebratail", k=5, mode="keyword")] == ["note"]
+
+
+def test_replace_sources_for_records_read_elsewhere(service: MemoryService) -> None:
+    def recs(src: str, n: int, word: str) -> list[dict[str, object]]:
+        return [{"id": f"{src}/{i}", "text": f"{word} part {i}", "metadata": {"source": src}}
+                for i in range(n)]
+
+    service.replace_sources(["a", "b"], recs("a", 5, "walrus") + recs("b", 3, "otter"))
+    assert service.count() == 8
+    assert service.replace_sources(["a"], recs("a", 2, "heron")) == ["a/0", "a/1"]
+    assert sorted(service.store.ids()) == ["a/0", "a/1", "b/0", "b/1", "b/2"]
+    assert service.search("walrus", k=5, mode="keyword") == []
+    assert service.replace_sources(["b"], []) == []  # a source with no records left
+    assert sorted(service.store.ids()) == ["a/0", "a/1"]
+    with pytest.raises(InvalidRecordError):
+        service.replace_sources("a", [])  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------- kill -9 mid-ingest

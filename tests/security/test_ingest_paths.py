@@ -115,6 +115,7 @@ CASES: dict[str, tuple[Callable[[Path], str], str, str]] = {
     "dir-symlink-file-out": (_dir_with_symlink_out, "outside the allowed roots", "evil.md"),
     "dir-symlink-dir-out": (_dir_with_dir_symlink_out, "outside the allowed roots", "escape"),
     "dir-fifo": (_dir_with_fifo, "a FIFO", "queue.jsonl"),
+    "nul-in-name": (lambda t: f"{t}/docs/good.md\x00.txt", "NUL character", "good.md"),
 }
 
 
