@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from actors import PathNotAllowedError, RaygentError, SecurityError
 from actors._errors import ConfigError, InvalidRecordError
@@ -246,3 +248,47 @@ def test_the_memory_actor_refuses_with_the_typed_error_and_keeps_serving(
     status = rt.status().agent("memory")
     assert status.state == "running" and status.restarts == 0
     wait_for(lambda: rt.memory.stats()["errors"].get("ingest") == 4, timeout_s=10)
+
+
+SEGMENTS = ["..", ".", "", "docs", "sub", "deeper", "outside", "a.txt", "b.md", "c.jsonl",
+            "s.txt", "in_link.txt", "out_link.txt", "out_dir", "loop.txt", "missing.md"]
+
+
+@pytest.fixture(scope="module")
+def maze(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tree with links in, links out, a loop and a secret next door."""
+    root = tmp_path_factory.mktemp("maze")
+    docs = root / "docs"
+    (docs / "sub" / "deeper").mkdir(parents=True)
+    (docs / "a.txt").write_text("alpha")
+    (docs / "sub" / "b.md").write_text("# Beta")
+    (docs / "sub" / "deeper" / "c.jsonl").write_text('{"text": "gamma"}\n')
+    (root / "outside").mkdir()
+    (root / "outside" / "s.txt").write_text(CANARY)
+    (docs / "in_link.txt").symlink_to(docs / "sub" / "b.md")
+    (docs / "sub" / "out_link.txt").symlink_to(root / "outside" / "s.txt")
+    (docs / "out_dir").symlink_to(root / "outside")
+    (docs / "sub" / "loop.txt").symlink_to(docs / "sub" / "loop.txt")
+    return root
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=6))
+def test_whatever_the_path_only_regular_files_under_the_roots_come_back(
+        maze: Path, parts: list[str]) -> None:
+    docs = os.path.realpath(maze / "docs")
+    policy = IngestPolicy(roots=(docs,), max_bytes=1 << 20)
+    raw = str(maze / "docs") + "/" + "/".join(parts)
+    try:
+        files = policy.files([raw])
+    except (PathNotAllowedError, InvalidRecordError) as exc:
+        assert CANARY not in str(exc)
+        if isinstance(exc, PathNotAllowedError):
+            assert exc.path.startswith(str(maze))
+        return
+    assert os.path.realpath(raw).startswith(docs + "/") or os.path.realpath(raw) == docs
+    for f in files:
+        assert str(f) == os.path.realpath(f) and f.is_file()
+        assert str(f).startswith(docs + "/")
+        assert CANARY not in policy.read(f)
