@@ -181,12 +181,12 @@ class WritePath:
                  sources: tuple[str, ...]) -> tuple[list[str], int]:
         """Upsert ``records`` and delete the other records of ``sources``, in one commit.
 
-        Returns:
-            The ids written and how many other records of ``sources`` were deleted.
-
         One LanceDB ``merge_insert`` is one table version: a crash before it leaves every
         source as it was, after it every source as given. The in-memory indexes follow the
         commit; a crash between the two is repaired on open, where the table is the truth.
+
+        Returns:
+            The ids written and how many other records of ``sources`` were deleted.
         """
         recs = coerce_records(records, max_text_chars=self._config.max_text_chars)
         if not recs and not sources:
