@@ -355,14 +355,17 @@ class UntrustedModuleError(SecurityError):
 
 
 class PathNotAllowedError(SecurityError):
-    def __init__(self, path: str, roots: tuple[str, ...], reason: str) -> None:
+    def __init__(self, path: str, roots: tuple[str, ...], reason: str,
+                 fix: str | None = None) -> None:
         super().__init__(
             f"refusing to read {path!r}: {reason} (allowed roots: "
-            f"{', '.join(roots) or 'none'}); put the file under an allowed root or add one "
-            "with MemoryConfig.ingest_roots")
+            f"{', '.join(roots) or 'none'}); "
+            + (fix or "put the file under an allowed root or add its directory to "
+               "MemoryConfig.ingest_roots"))
         self.path = path
         self.roots = tuple(roots)
         self.reason = reason
+        self.fix = fix
 
 
 class StoreError(RaygentError):
@@ -378,11 +381,14 @@ class InvalidRecordError(StoreError):
 class DuplicateIdError(StoreError):
     retryable = False
 
-    def __init__(self, record_id: str) -> None:
+    def __init__(self, record_id: str,
+                 detail: str = "already exists with other content") -> None:
         super().__init__(
-            f"a record with id {record_id!r} already exists: use upsert() to replace it"
+            f"record id {record_id!r} {detail}: use upsert() to replace the stored record, "
+            "or give the new one another id (adding the same content again is a no-op)"
         )
         self.record_id = record_id
+        self.detail = detail
 
 
 

@@ -70,8 +70,8 @@ class MemoryAgent(Agent):
     """The shared memory of a system. ``config`` holds :class:`MemoryConfig` fields."""
 
     # What other processes may call directly (``MemoryClient``); nothing else is reachable.
-    services = ("search", "add", "upsert", "delete", "get", "count", "stats", "ingest",
-                "flush", "settings")
+    services = ("search", "add", "upsert", "replace_sources", "delete", "get", "count",
+                "stats", "ingest", "flush", "settings")
 
     def __init__(self, name: str, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, config)
@@ -141,6 +141,13 @@ class MemoryAgent(Agent):
                 tm.AGENT: self.name, "raygent.memory.records": len(records),
                 "raygent.memory.upsert": True}):
             return self._svc().upsert(records)
+
+    def replace_sources(self, sources: Sequence[str],
+                        records: Sequence[Record | Mapping[str, Any]]) -> list[str]:
+        with _tracer.start_as_current_span(tm.MEMORY_ADD, attributes={
+                tm.AGENT: self.name, "raygent.memory.records": len(records),
+                "raygent.memory.upsert": True}):
+            return self._svc().replace_sources(sources, records)
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         return self._svc().delete(ids, missing_ok=missing_ok)

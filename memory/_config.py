@@ -173,6 +173,12 @@ class MemoryConfig:
             before it runs; only while calls overlap, so a lone caller never waits.
         embed_cache_dir: Where exported ONNX models are kept; ``None`` means
             ``$RAYGENT_HOME/models``.
+        ingest_roots: Directories (or files) besides the data directory that
+            ``MemoryService.ingest`` may read; every path is resolved (symlinks, ``..``)
+            before it is compared (see ``memory._ingest``). The scenario launcher adds the
+            scenario's own directory.
+        max_ingest_bytes: Largest file ``ingest`` reads (64 MiB by default), judged by its
+            size before it is read.
     """
 
     data_dir: Path | None = None
@@ -195,8 +201,11 @@ class MemoryConfig:
     embed_threads: int | None = None
     embed_window_ms: float = 1.0
     embed_cache_dir: Path | None = None
+    ingest_roots: tuple[Path, ...] = ()
+    max_ingest_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        self._check_ingest()
         if self.data_dir is not None and not isinstance(self.data_dir, Path):
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         for name in ("batch_size", "max_text_chars", "max_k", "candidates"):
@@ -221,6 +230,20 @@ class MemoryConfig:
         if not self.model:
             raise ConfigError("must name a model", field="model")
         self._check_embedder()
+
+    def _check_ingest(self) -> None:
+        roots = self.ingest_roots
+        if isinstance(roots, str | os.PathLike) or not isinstance(roots, tuple | list):
+            raise ConfigError(f"must be a list of directories, got {roots!r}",
+                              field="ingest_roots")
+        if not all(isinstance(r, str | os.PathLike) and os.fspath(r) for r in roots):
+            raise ConfigError(f"must be a list of non-empty paths, got {roots!r}",
+                              field="ingest_roots")
+        object.__setattr__(self, "ingest_roots",
+                           tuple(Path(r).expanduser() for r in roots))
+        size = self.max_ingest_bytes
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"must be an integer >= 1, got {size!r}", field="max_ingest_bytes")
 
     def _check_embedder(self) -> None:
         if self.embed_backend not in EMBED_BACKENDS:

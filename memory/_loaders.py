@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ def load_documents(
     chunk_size: int | None = None,
     overlap: int = 200,
     namespace: str = DEFAULT_NAMESPACE,
+    read: Callable[[Path], str] | None = None,
 ) -> list[Record]:
     """Read files into records ready for ``MemoryService.upsert``.
 
@@ -72,6 +73,8 @@ def load_documents(
             :func:`memory.chunk_text`); ``None`` keeps one record per document.
         overlap: Characters shared by consecutive chunks.
         namespace: Namespace for records that do not name their own.
+        read: Reads one file's text; ``None`` reads it whole as UTF-8. The memory service
+            passes its checked reader (``memory._ingest``).
 
     Returns:
         The records, in file order.
@@ -83,7 +86,7 @@ def load_documents(
     records: list[Record] = []
     for path in _expand(paths):
         try:
-            content = path.read_text(encoding="utf-8")
+            content = read(path) if read is not None else path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidRecordError(f"{path}: cannot read as UTF-8 text: {exc}") from exc
         source = str(path)

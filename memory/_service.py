@@ -19,6 +19,7 @@ from actors._errors import StoreError
 from memory._config import MemoryConfig
 from memory._embedder import Embed, Embedder, shared_embedder
 from memory._fusion import FusionStrategy
+from memory._ingest import IngestPolicy
 from memory._loaders import load_documents
 from memory._protocol import Mode
 from memory._records import DEFAULT_NAMESPACE, Hit, Record
@@ -40,6 +41,7 @@ class MemoryService:
         self.config = config if config is not None else MemoryConfig()
         self.embedder: Embed = embedder if embedder is not None else shared_embedder(self.config)
         self.store = HybridStore(self.config, self.embedder)
+        self._policy = IngestPolicy.from_config(self.config)
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._errors: Counter[str] = Counter()
@@ -61,6 +63,10 @@ class MemoryService:
     def add(self, records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
         """Insert new records, all or nothing (see :meth:`HybridStore.add`).
 
+        Safe to retry: a record whose id is stored with the same content is skipped, so an
+        ``add`` repeated after a lost reply succeeds; other content under a stored id
+        raises ``DuplicateIdError``.
+
         Args:
             records: Records or dicts with ``id``, ``text`` and optional ``metadata``,
                 ``namespace``, ``created_at``.
@@ -80,6 +86,20 @@ class MemoryService:
             The ids written.
         """
         return self._run("upsert", self.store.upsert, records)
+
+    def replace_sources(self, sources: Sequence[str],
+                        records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
+        """Make ``records`` the whole content of ``sources`` in one atomic commit (see
+        :meth:`HybridStore.replace_sources`): for callers that read files themselves.
+
+        Args:
+            sources: ``source`` metadata values whose other records are deleted.
+            records: The new records of those sources.
+
+        Returns:
+            The ids written.
+        """
+        return self._run("replace_sources", self.store.replace_sources, sources, records)[0]
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         """Delete records by id, all or nothing.
@@ -163,7 +183,14 @@ class MemoryService:
         overlap: int = 200,
         namespace: str = DEFAULT_NAMESPACE,
     ) -> list[str]:
-        """Load ``.txt``/``.md``/``.jsonl`` files and upsert them (see ``load_documents``).
+        """Load ``.txt``/``.md``/``.jsonl`` files and make them the store's copy of each file.
+
+        All or nothing: every path is checked against the ingest policy (allowed roots,
+        no system trees, regular UTF-8 text files under the size limit; see
+        ``memory._ingest``) before any file is read, every file is read and chunked before
+        anything is written, and the write is one atomic commit that also deletes the
+        chunks a file no longer has (its records are those whose ``source`` metadata is
+        the file's real path). Record ids and sources use each file's real path.
 
         Args:
             paths: Files or directories.
@@ -173,9 +200,20 @@ class MemoryService:
 
         Returns:
             The ids written.
+
+        Raises:
+            PathNotAllowedError: A path the policy refuses (nothing read, nothing written).
+            InvalidRecordError: A missing path, an unsupported file or a bad record.
         """
-        records = load_documents(paths, chunk_size=chunk_size, overlap=overlap, namespace=namespace)
-        return self._run("ingest", self.store.upsert, records)
+        return self._run("ingest", self._ingest, paths, chunk_size, overlap, namespace)
+
+    def _ingest(self, paths: Iterable[str | os.PathLike[str]], chunk_size: int | None,
+                overlap: int, namespace: str) -> list[str]:
+        files = self._policy.files(paths)
+        records = load_documents(files, chunk_size=chunk_size, overlap=overlap,
+                                 namespace=namespace, read=self._policy.read)
+        ids, _ = self.store.replace_sources([str(f) for f in files], records)
+        return ids
 
     def stats(self) -> dict[str, Any]:
         """Describe the service: store counters, call counts, embedder cache.

@@ -22,7 +22,7 @@ import numpy as np
 from memory._bm25 import BM25Index
 from memory._config import BM25Config
 from memory._disk import Rows
-from memory._filters import KIND_NUMBER, Column, Condition, evaluate
+from memory._filters import KIND_NUMBER, KIND_STR, Column, Condition, evaluate
 from memory._records import Record
 from memory._vectors import VectorScan
 
@@ -200,6 +200,19 @@ class SlotTable:
             created_at=float(self.created[s]),
             updated_at=float(self.updated[s]),
         )
+
+    def slots_of_sources(self, sources: Sequence[str]) -> list[int]:
+        """The live slots whose ``source`` metadata is one of ``sources``."""
+        if not sources:
+            return []
+        n = self.bm25.n_slots
+        col = self.column("source")
+        candidates = np.flatnonzero((col.kinds[:n] == KIND_STR) & self.bm25.alive[:n])
+        wanted = set(sources)
+        # One set lookup per record: a directory of many files stays one pass.
+        hit = np.fromiter((v in wanted for v in col.values[candidates]), dtype=bool,
+                          count=len(candidates))
+        return candidates[hit].tolist()
 
     def eligible(self, conditions: list[Condition], namespace: str | None) -> np.ndarray | None:
         """The boolean mask of live slots that pass the filters, or ``None`` for "all"."""

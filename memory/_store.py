@@ -123,6 +123,9 @@ class HybridStore:
     def add(self, records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
         """Insert new records, all or nothing.
 
+        Adding a record whose id is stored with the same content is a no-op, so a retry
+        after a lost reply succeeds.
+
         Args:
             records: :class:`Record` objects or dicts with the same fields.
 
@@ -131,8 +134,8 @@ class HybridStore:
 
         Raises:
             InvalidRecordError: If any record is malformed (nothing is written).
-            DuplicateIdError: If an id repeats in the batch or already exists (nothing is
-                written).
+            DuplicateIdError: If an id repeats in the batch or is stored with other content
+                (nothing is written).
             StoreError: If the store is closed or LanceDB fails (nothing is written).
         """
         self._check_open()
@@ -155,6 +158,24 @@ class HybridStore:
         """
         self._check_open()
         return self._writes.upsert(records)
+
+    def replace_sources(self, sources: Sequence[str],
+                        records: Iterable[Record | Mapping[str, Any]]) -> tuple[list[str], int]:
+        """Make ``records`` the whole content of ``sources``, in one atomic commit.
+
+        Upserts ``records`` and deletes every other record whose ``source`` metadata is one
+        of ``sources`` (a re-ingested file that got shorter leaves no old tail behind). A
+        crash leaves every source all old or all new.
+
+        Returns:
+            The ids written, and how many other records of ``sources`` were deleted.
+
+        Raises:
+            InvalidRecordError: As for :meth:`upsert` (nothing is written).
+            StoreError: If the store is closed or LanceDB fails (nothing is written).
+        """
+        self._check_open()
+        return self._writes.replace_sources(sources, records)
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         """Delete records by id, all or nothing.

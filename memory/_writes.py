@@ -9,6 +9,7 @@ version and the in-memory state untouched.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -31,6 +32,11 @@ from memory._records import Record, coerce_records
 from memory._rwlock import RWLock
 from memory._slots import SlotTable
 from memory._tokenize import Tokenizer
+
+
+def _canonical(meta: Mapping[str, Any]) -> str:
+    """Metadata as canonical JSON, so equality is type-strict and ignores key order."""
+    return json.dumps(meta, sort_keys=True, separators=(",", ":"))
 
 
 def id_list(ids: Sequence[str]) -> list[str]:
@@ -102,48 +108,107 @@ class WritePath:
         return list(range(self.next_seq, self.next_seq + n))
 
     def add(self, records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
-        """Insert new records; see :meth:`memory.HybridStore.add`."""
+        """Insert new records; see :meth:`memory.HybridStore.add`.
+
+        A record whose id exists with the same content is skipped rather than refused: a
+        caller that lost the reply to an ``add`` that landed can retry it safely.
+        """
         recs = coerce_records(records, max_text_chars=self._config.max_text_chars)
         if not recs:
             return []
         seen: set[str] = set()
         for r in recs:
             if r.id in seen:
-                raise DuplicateIdError(r.id)
+                raise DuplicateIdError(r.id, "appears more than once in one add batch")
             seen.add(r.id)
-        tokens, vectors = self._prepare(recs)
         with self._writer:
             self._check_open()
-            for r in recs:
-                if r.id in self._slots.slot_of:
-                    raise DuplicateIdError(r.id)
+            fresh = [r for r in recs if not self._stored_as(r)]
+        if not fresh:
+            return [r.id for r in recs]
+        tokens, vectors = self._prepare(fresh)
+        with self._writer:
+            self._check_open()
+            # Checked again: another writer may have added one of them while we embedded.
+            if any(self._stored_as(r) for r in fresh):
+                keep = [i for i, r in enumerate(fresh) if not self._stored_as(r)]
+                fresh = [fresh[i] for i in keep]
+                tokens = [tokens[i] for i in keep]
+                vectors = vectors[keep]
+                if not fresh:
+                    return [r.id for r in recs]
             now = time.time()
-            seqs = self._seqs(len(recs))
-            created = [r.created_at if r.created_at is not None else now for r in recs]
-            table = _disk.to_arrow(recs, vectors, seqs, created, now, self._slots.dim)
+            seqs = self._seqs(len(fresh))
+            created = [r.created_at if r.created_at is not None else now for r in fresh]
+            table = _disk.to_arrow(fresh, vectors, seqs, created, now, self._slots.dim)
             self._commit("add", lambda: self._table.add(table))
-            self.next_seq += len(recs)
+            self.next_seq += len(fresh)
             with self._rw.write():
-                self._slots.append(recs, tokens, vectors, seqs, created, now)
+                self._slots.append(fresh, tokens, vectors, seqs, created, now)
         return [r.id for r in recs]
+
+    def _stored_as(self, r: Record) -> bool:
+        """Whether ``r``'s id is stored with the same content (``DuplicateIdError`` if not).
+
+        Same content means the same text, namespace and metadata, and the same
+        ``created_at`` when ``r`` gives one. Called under the writer mutex.
+        """
+        slot = self._slots.slot_of.get(r.id)
+        if slot is None:
+            return False
+        s = self._slots
+        same = (s.texts[slot] == r.text
+                and s.namespaces[s.ns[slot]] == r.namespace
+                and _canonical(s.metas[slot]) == _canonical(r.metadata)
+                and (r.created_at is None or float(s.created[slot]) == r.created_at))
+        if not same:
+            raise DuplicateIdError(r.id)
+        return True
 
     def upsert(self, records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
         """Insert or replace records; see :meth:`memory.HybridStore.upsert`."""
+        return self._replace(records, sources=())[0]
+
+    def replace_sources(self, sources: Sequence[str],
+                        records: Iterable[Record | Mapping[str, Any]]) -> tuple[list[str], int]:
+        """Make ``records`` the whole content of ``sources``; see
+        :meth:`memory.HybridStore.replace_sources`."""
+        if isinstance(sources, str) or not all(isinstance(x, str) for x in sources):
+            raise InvalidRecordError("sources must be a list of strings")
+        return self._replace(records, sources=tuple(sources))
+
+    def _replace(self, records: Iterable[Record | Mapping[str, Any]],
+                 sources: tuple[str, ...]) -> tuple[list[str], int]:
+        """Upsert ``records`` and delete the other records of ``sources``, in one commit.
+
+        One LanceDB ``merge_insert`` is one table version: a crash before it leaves every
+        source as it was, after it every source as given. The in-memory indexes follow the
+        commit; a crash between the two is repaired on open, where the table is the truth.
+
+        Returns:
+            The ids written and how many other records of ``sources`` were deleted.
+        """
         recs = coerce_records(records, max_text_chars=self._config.max_text_chars)
-        if not recs:
-            return []
+        if not recs and not sources:
+            return [], 0
         dup = [rid for rid, c in Counter(r.id for r in recs).items() if c > 1]
         if dup:
             raise InvalidRecordError(
                 f"id {dup[0]!r} appears more than once in one upsert batch; "
                 "which version should win is ambiguous"
             )
-        tokens, vectors = self._prepare(recs)
+        tokens, vectors = (self._prepare(recs) if recs
+                           else ([], np.zeros((0, self._slots.dim), dtype=np.float32)))
         with self._writer:
             self._check_open()
             now = time.time()
             slot_of = self._slots.slot_of
+            new_ids = {r.id for r in recs}
             old_slots = [slot_of[r.id] for r in recs if r.id in slot_of]
+            stale = [s for s in self._slots.slots_of_sources(sources)
+                     if self._slots.ids[s] not in new_ids]
+            if not recs and not stale:
+                return [], 0
             created = []
             for r in recs:
                 old = slot_of.get(r.id)
@@ -153,21 +218,28 @@ class WritePath:
                     created.append(float(self._slots.created[old]) if old is not None else now)
             seqs = self._seqs(len(recs))
             table = _disk.to_arrow(recs, vectors, seqs, created, now, self._slots.dim)
-            self._commit(
-                "upsert",
-                lambda: (
-                    self._table.merge_insert("id")
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(table)
-                ),
-            )
+            # Sequence numbers are integers, so the predicate needs no string escaping.
+            where = ("seq IN (" + ",".join(str(int(self._slots.seq[s])) for s in stale) + ")"
+                     if stale else None)
+
+            def commit() -> None:
+                if not recs:
+                    self._table.delete(where)
+                    return
+                merge = (self._table.merge_insert("id").when_matched_update_all()
+                         .when_not_matched_insert_all())
+                if where is not None:
+                    merge = merge.when_not_matched_by_source_delete(where)
+                merge.execute(table)
+
+            self._commit("ingest" if sources else "upsert", commit)
             self.next_seq += len(recs)
             with self._rw.write():
-                self._slots.remove(old_slots)
-                self._slots.append(recs, tokens, vectors, seqs, created, now)
+                self._slots.remove(old_slots + stale)
+                if recs:
+                    self._slots.append(recs, tokens, vectors, seqs, created, now)
                 self._slots.maybe_compact(self._config.compact_ratio)
-        return [r.id for r in recs]
+        return [r.id for r in recs], len(stale)
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         """Delete records by id; see :meth:`memory.HybridStore.delete`."""

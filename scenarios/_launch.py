@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors import ConfigError
 from scenarios._result import ScenarioResult
-from scenarios._spec import ScenarioSpec
+from scenarios._spec import DATA_DIR, ScenarioSpec
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,6 +23,13 @@ def _memory_config(spec: ScenarioSpec) -> dict[str, Any]:
     # "~" is left for the memory agent to expand on its own node (where the disk is).
     if isinstance(data_dir, str) and not data_dir.startswith("~"):
         config["data_dir"] = spec.resolve_path(data_dir)
+    # The memory agent reads ingested files itself, and only under its ingest roots: the
+    # scenario's own directory and the bundled data, plus what the spec (or --docs) adds.
+    roots = config.get("ingest_roots") or []
+    if isinstance(roots, list | tuple):
+        own = [] if spec.source.startswith("<") else [str(Path(spec.source).parent)]
+        config["ingest_roots"] = list(dict.fromkeys(
+            [*(spec.resolve_path(str(r)) for r in roots), *own, str(DATA_DIR)]))
     return config
 
 
@@ -133,6 +141,9 @@ def with_overrides(spec: ScenarioSpec, *, docs: list[str] | None = None,
             if missing:
                 raise ConfigError(f"no such file or directory: {missing[0]}", field="--docs")
             ingest_cfg["paths"] = [os.path.abspath(os.path.expanduser(d)) for d in docs]
+            # Named on the command line by the user who runs the system: allowed to read.
+            config["ingest_roots"] = [*(config.get("ingest_roots") or []),
+                                      *ingest_cfg["paths"]]
             if questions is None:
                 inputs.pop("questions", None)
         if data_dir:

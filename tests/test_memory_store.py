@@ -610,7 +610,7 @@ def test_background_ann_index_does_not_block_ingest(tmp_path: Path, embedder: Em
 
 
 def test_service_end_to_end(tmp_path: Path, embedder: Embedder) -> None:
-    cfg = MemoryConfig(data_dir=tmp_path / "svc")
+    cfg = MemoryConfig(data_dir=tmp_path / "svc", ingest_roots=(tmp_path,))
     with MemoryService(cfg, embedder=embedder) as svc:
         assert svc.health()["records"] == 0
         svc.add([DOCS[0], Record(id="r2", text="A record given as a dataclass.")])
