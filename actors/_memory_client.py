@@ -104,6 +104,13 @@ class MemoryClient:
     async def upsert_async(self, records: Sequence[Any]) -> list[str]:
         return list(await self.call_async("upsert", list(records)))
 
+    def replace_sources(self, sources: Sequence[str], records: Sequence[Any]
+                        ) -> tuple[list[str], int]:
+        """Make ``records`` the whole content of ``sources`` (one atomic commit): the ids
+        written and how many other records of those sources were deleted."""
+        ids, removed = self.call("replace_sources", list(sources), list(records))
+        return list(ids), int(removed)
+
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         return int(self.call("delete", list(ids), missing_ok=missing_ok))
 

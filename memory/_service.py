@@ -88,7 +88,7 @@ class MemoryService:
         return self._run("upsert", self.store.upsert, records)
 
     def replace_sources(self, sources: Sequence[str],
-                        records: Iterable[Record | Mapping[str, Any]]) -> list[str]:
+                        records: Iterable[Record | Mapping[str, Any]]) -> tuple[list[str], int]:
         """Make ``records`` the whole content of ``sources`` in one atomic commit (see
         :meth:`HybridStore.replace_sources`): for callers that read files themselves.
 
@@ -97,9 +97,11 @@ class MemoryService:
             records: The new records of those sources.
 
         Returns:
-            The ids written.
+            The ids written, and how many other records of ``sources`` were deleted.
         """
-        return self._run("replace_sources", self.store.replace_sources, sources, records)[0]
+        ids, removed = self._run("replace_sources", self.store.replace_sources, sources,
+                                 records)
+        return ids, removed
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         """Delete records by id, all or nothing.

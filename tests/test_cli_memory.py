@@ -121,6 +121,26 @@ def test_reingesting_a_file_replaces_its_records(corpus: Corpus) -> None:
     assert "wrote 1 record from 1 file (0 new, 1 replaced)" in result.stdout
 
 
+def test_a_file_that_got_shorter_leaves_no_old_chunk(tmp_path: Path) -> None:
+    doc, store = tmp_path / "notes.txt", tmp_path / "store"
+    doc.write_text(" ".join(f"sentence {i} about harbour cranes." for i in range(60))
+                   + " The zanzibarite tail ends here.")
+    first = _memory("ingest", doc, "--data-dir", store, "--chunk-size", "400",
+                    "--overlap", "0", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["written"] >= 3
+    doc.write_text("One short sentence about harbour cranes.")
+    second = _memory("ingest", doc, "--data-dir", store, "--chunk-size", "400",
+                     "--overlap", "0", "--json")
+    assert second.exit_code == 0, second.output
+    out = json.loads(second.stdout)
+    assert out["written"] == 1 and out["removed"] == json.loads(first.stdout)["written"] - 1
+    result = _memory("search", "zanzibarite", "--data-dir", store, "--mode", "keyword",
+                     "--json")
+    assert json.loads(result.stdout)["hits"] == []
+    assert _memory("stats", "--data-dir", store, "--json").stdout.count('"records": 1') == 1
+
+
 def test_ingest_without_chunking(corpus: Corpus, tmp_path: Path) -> None:
     result = _memory("ingest", corpus.docs / "sub", "--data-dir", tmp_path / "whole",
                      "--chunk-size", "0", "--namespace", "books", "--json")
@@ -331,7 +351,8 @@ def test_through_a_running_systems_memory_agent(make_runtime: Any, corpus: Corpu
     assert "kb1#0" in result.stdout
     stats = json.loads(_memory("stats", *remote, "--json").stdout)
     assert stats["records"] == written
-    assert stats["calls"]["upsert"] == -(-written // 3)  # one call per batch
+    # Whole files per batch: notes.jsonl (3), ray.md (1), lance.txt (its chunks).
+    assert stats["calls"]["replace_sources"] == 3
     assert "calls" in _memory("stats", *remote).stdout  # the agent's counters are shown
 
 

@@ -158,10 +158,10 @@ def test_replace_sources_for_records_read_elsewhere(service: MemoryService) -> N
 
     service.replace_sources(["a", "b"], recs("a", 5, "walrus") + recs("b", 3, "otter"))
     assert service.count() == 8
-    assert service.replace_sources(["a"], recs("a", 2, "heron")) == ["a/0", "a/1"]
+    assert service.replace_sources(["a"], recs("a", 2, "heron")) == (["a/0", "a/1"], 3)
     assert sorted(service.store.ids()) == ["a/0", "a/1", "b/0", "b/1", "b/2"]
     assert service.search("walrus", k=5, mode="keyword") == []
-    assert service.replace_sources(["b"], []) == []  # a source with no records left
+    assert service.replace_sources(["b"], []) == ([], 3)  # a source with no records left
     assert sorted(service.store.ids()) == ["a/0", "a/1"]
     with pytest.raises(InvalidRecordError):
         service.replace_sources("a", [])  # type: ignore[arg-type]

@@ -81,7 +81,8 @@ class _MemoryAPI(Protocol):
     def search(self, query: str, *, k: int = 5, mode: Any = "hybrid",
                namespace: str | None = None) -> list[Any]: ...
 
-    def upsert(self, records: Sequence[Record]) -> list[str]: ...
+    def replace_sources(self, sources: Sequence[str], records: Sequence[Record]
+                        ) -> tuple[list[str], int]: ...
 
     def count(self, namespace: str | None = None) -> int: ...
 
@@ -231,18 +232,24 @@ def _load(paths: Sequence[Path], *, chunk_size: int | None, overlap: int, namesp
 
 def _batches(files: list[_FileRecords], size: int
              ) -> Iterator[tuple[list[Record], int]]:
-    """Pack the records of consecutive files into batches of at most ``size``.
+    """Pack whole consecutive files into batches of about ``size`` records.
 
-    Packing, rather than one batch per file, keeps the number of LanceDB commits (table
-    versions) low when ingesting many small files.
+    A file is never split: each batch replaces its files' records in one commit, so a
+    re-ingested file is never half old, half new. Packing small files together keeps the
+    number of LanceDB commits (table versions) low; a file larger than ``size`` is a batch
+    of its own.
 
     Yields:
-        The batch, and the index in ``files`` of the file its last record comes from.
+        The batch, and the index in ``files`` of its last file.
     """
-    flat = [(i, r) for i, f in enumerate(files) for r in f.records]
-    for start in range(0, len(flat), size):
-        part = flat[start:start + size]
-        yield [r for _, r in part], part[-1][0]
+    batch: list[Record] = []
+    for i, f in enumerate(files):
+        if batch and len(batch) + len(f.records) > size:
+            yield batch, i - 1
+            batch = []
+        batch.extend(f.records)
+    if batch:
+        yield batch, len(files) - 1
 
 
 def _plural(n: int, word: str) -> str:
@@ -294,7 +301,7 @@ def ingest(
         err_console.print(Text(f"skipping empty file {path}", style="yellow"), soft_wrap=True)
     with _open(data_dir, address, ray_namespace, create=True) as target:
         before = target.api.count()
-        written = 0
+        written = removed = 0
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), TextColumn("records"), TimeElapsedColumn(),
                       console=err_console, transient=True,
@@ -304,8 +311,11 @@ def ingest(
             for batch, index in _batches(files, batch_size):
                 progress.update(task, description=f"file {index + 1}/{len(files)} "
                                                   f"{_short(files[index].path)}")
+                sources = sorted({str(r.metadata.get("source", "")) for r in batch})
                 try:
-                    written += len(target.api.upsert(batch))
+                    ids, gone = target.api.replace_sources(sources, batch)
+                    written += len(ids)
+                    removed += gone
                 except RaygentError as exc:
                     if not written:
                         raise
@@ -317,9 +327,10 @@ def ingest(
         after = target.api.count()
     elapsed = time.perf_counter() - t0
     namespaces = Counter(r.namespace for f in files for r in f.records)
-    new = max(0, after - before)
+    new = max(0, after - before + removed)
     if as_json:
         print_json({"written": written, "new": new, "replaced": written - new,
+                     "removed": removed,
                      "files": {str(f.path): len(f.records) for f in files},
                      "skipped": [str(p) for p in skipped], "namespaces": dict(namespaces),
                      "store": target.where, "seconds": round(elapsed, 3)})
@@ -327,7 +338,8 @@ def ingest(
     per_ns = ", ".join(f"{ns} {n}" for ns, n in sorted(namespaces.items()))
     console.print(Text.assemble(
         "wrote ", (_plural(written, "record"), "bold green"),
-        f" from {_plural(len(files), 'file')} ({new} new, {written - new} replaced) in "
+        f" from {_plural(len(files), 'file')} ({new} new, {written - new} replaced"
+        f"{f', {removed} old chunks removed' if removed else ''}) in "
         f"{elapsed:.1f}s; namespaces: {per_ns}; store: {target.where}"), soft_wrap=True)
 
 
