@@ -143,7 +143,7 @@ class MemoryAgent(Agent):
             return self._svc().upsert(records)
 
     def replace_sources(self, sources: Sequence[str],
-                        records: Sequence[Record | Mapping[str, Any]]) -> list[str]:
+                        records: Sequence[Record | Mapping[str, Any]]) -> tuple[list[str], int]:
         with _tracer.start_as_current_span(tm.MEMORY_ADD, attributes={
                 tm.AGENT: self.name, "raygent.memory.records": len(records),
                 "raygent.memory.upsert": True}):
