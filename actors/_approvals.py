@@ -110,6 +110,12 @@ class ApprovalPart(CoreState):
         ident = approval_id(agent, ticket.key)
         row = self._approvals.get(ident)
         if row is not None:
+            if row.status == EXPIRED and row.answer is None:
+                # The handler fails now (ApprovalExpiredError) and its message is
+                # dead-lettered; a replay of it from there asks a person again.
+                del self._approvals[ident]
+                self.journal.approval_drop([ident])
+                await self.journal.flush()
             return ident, row.status, row.answer
         if (agent, ticket.message_key) not in self._keys:
             raise ApprovalError(f"agent {agent!r} has no message {ticket.message_id!r} in "
