@@ -352,3 +352,32 @@ def test_ctx_approval_outside_a_runtime_says_what_it_needs() -> None:
             await ctx.approval("ok?")
 
     asyncio.run(go())
+
+
+def test_approvals_work_with_the_journal_kept_in_memory() -> None:
+    from actors import SupervisorCore
+    from actors.testing import LocalBackend
+
+    async def go() -> None:
+        backend = LocalBackend()
+        core = SupervisorCore(_config(), backend)
+        backend.reconnect(core)
+        await core.start()
+        try:
+            await core.spawn(AgentSpec(name="hr", cls=Recruiter,
+                                       accepted=Recruiter.accepted_kinds()))
+            task = asyncio.ensure_future(core.ask(_env(HireCall(name="oz"), ttl_s=20,
+                                                       expects_reply=True), 20))
+            deadline = time.monotonic() + 10
+            while not core.pending_approvals():
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            (wait,) = core.pending_approvals()
+            await core.answer_approval(wait.id, True, None, None, "pat")
+            assert reply_value(await task) == "hired oz"
+            assert [e.event for e in core.events() if e.event.startswith("approval")] == [
+                "approval_pending", "approval_answered"]
+        finally:
+            await core.shutdown(2.0)
+
+    asyncio.run(go())
