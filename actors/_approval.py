@@ -190,8 +190,10 @@ def policy_json(on_timeout: str | Approval) -> str:
 def default_answer(policy: str, at: float) -> Approval | None:
     """The answer an expired wait gets under ``policy`` (None: it fails)."""
     data = json.loads(policy)
-    if data.get("on_timeout") != "default":
+    if data.get("on_timeout") == "fail":
         return None
+    if data.get("on_timeout") != "default":
+        raise ValueError(f"unknown timeout policy {policy[:100]!r}")
     answer = Approval(**data["answer"])
     return replace(answer, by=answer.by or "timeout", at=at, expired=True)
 

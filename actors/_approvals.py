@@ -124,9 +124,9 @@ class ApprovalPart(CoreState):
         now = time.time()
         row = ApprovalRow(id=ident, agent=agent, ticket=ticket, created=now,
                           expires=None if ticket.timeout_s is None else now + ticket.timeout_s)
+        self._approvals[ident] = row  # before any await: a concurrent copy finds it
         self.journal.approval_put(row)
         await self.journal.flush()  # parked only once the wait is on disk
-        self._approvals[ident] = row
         self._approval_wake.set()
         self._event("approval_pending", agent, ticket.text[:200], approval_id=ident,
                     message_id=ticket.message_id)
@@ -198,9 +198,11 @@ class ApprovalPart(CoreState):
                       at: float) -> None:
         new = ApprovalRow(id=row.id, agent=row.agent, ticket=row.ticket, created=row.created,
                           expires=row.expires, status=status, answer=answer, answered_at=at)
+        # Set before any await, so a second answer arriving meanwhile is judged against
+        # this one (same answer: accepted; another: a conflict), never both recorded.
+        self._approvals[row.id] = new
         self.journal.approval_put(new)
         await self.journal.flush()  # answered means on disk before the message moves
-        self._approvals[row.id] = new
         self._release(row.id)
 
     def _release(self, ident: str) -> None:

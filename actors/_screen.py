@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from actors._approval import Ticket
+from actors._approval import Ticket, default_answer
 from actors._credentials import DRIVER, proves
 from actors._envelope import Envelope
 from actors._errors import ForgedSenderError, MessageError, MessageTooLargeError
@@ -126,6 +126,11 @@ def check_ticket(ticket: Any, max_bytes: int) -> Ticket:
     if len(ticket.request) + len(ticket.text) > max_bytes:
         raise MessageTooLargeError(len(ticket.request) + len(ticket.text), max_bytes)
     seconds(ticket.timeout_s, "timeout_s")
+    try:
+        default_answer(ticket.policy, 0.0)
+    except Exception:  # not JSON, or not a policy: it would break listing and expiry
+        raise MessageError("malformed approval request: policy is not a timeout policy "
+                           "(build tickets with ctx.approval)") from None
     return ticket
 
 

@@ -260,6 +260,24 @@ def test_answers_to_unknown_or_answered_ids_are_typed_errors(tmp_path):
     run(go, tmp_path)
 
 
+def test_two_answers_at_once_record_one_and_refuse_the_other(tmp_path):
+    async def go(system: LocalSystem) -> None:
+        await system.call("submit", [_env(HireCall(name="hal"))])
+        (wait,) = await pending(system)
+        results = await asyncio.gather(
+            system.call("answer_approval", wait.id, True, None, None, "a"),
+            system.call("answer_approval", wait.id, False, None, "no", "b"),
+            return_exceptions=True)
+        assert sorted(type(r).__name__ for r in results) == [
+            "ApprovalConflictError", "PendingApproval"]
+        won = next(r for r in results if isinstance(r, PendingApproval))
+        expected = ["draft:hal"] + (["offer:hal:None"] if won.status == "approved" else [])
+        await until(lambda: _handled(system) == 1)
+        assert expected == EFFECTS
+
+    run(go, tmp_path)
+
+
 def test_a_parked_approval_survives_a_supervisor_crash_and_completes_after(tmp_path):
     async def go(system: LocalSystem) -> None:
         await system.call("submit", [_env(HireCall(name="ivy"))])
@@ -325,6 +343,11 @@ def test_only_the_agent_itself_may_ask_for_its_approval(tmp_path):
             await system.call("approval_request", "hr", ticket, token)
         with pytest.raises(MessageError):
             await system.call("approval_request", "hr", {"not": "a ticket"}, token)
+        for policy in ("not json", '{"on_timeout": "later"}', '{"on_timeout": "default"}'):
+            odd = Ticket(key="k?1", message_key="k", message_id="m", kind="x", request=b"",
+                         text="", timeout_s=None, policy=policy)
+            with pytest.raises(MessageError, match="policy"):
+                await system.call("approval_request", "hr", odd, token)
 
     run(go, tmp_path)
 
