@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from actors._agent import Agent as Agent
     from actors._agent import handles as handles
     from actors._agent import service as service
+    from actors._approval import Approval as Approval
+    from actors._approval import PendingApproval as PendingApproval
+    from actors._approval_errors import ApprovalConflictError as ApprovalConflictError
+    from actors._approval_errors import ApprovalError as ApprovalError
+    from actors._approval_errors import ApprovalExpiredError as ApprovalExpiredError
+    from actors._approval_errors import ApprovalNotFoundError as ApprovalNotFoundError
     from actors._config import MailboxConfig as MailboxConfig
     from actors._config import Resources as Resources
     from actors._config import RestartPolicy as RestartPolicy
@@ -70,6 +76,12 @@ _EXPORTS: dict[str, str] = {
     "Agent": "actors._agent",
     "handles": "actors._agent",
     "service": "actors._agent",
+    "Approval": "actors._approval",
+    "PendingApproval": "actors._approval",
+    "ApprovalError": "actors._approval_errors",
+    "ApprovalConflictError": "actors._approval_errors",
+    "ApprovalExpiredError": "actors._approval_errors",
+    "ApprovalNotFoundError": "actors._approval_errors",
     "Secret": "actors._secrets",
     "secret": "actors._secrets",
     "MailboxConfig": "actors._config",
@@ -159,6 +171,11 @@ __all__ = [
     "AgentSpec",
     "AgentStatus",
     "AgentUnavailableError",
+    "Approval",
+    "ApprovalConflictError",
+    "ApprovalError",
+    "ApprovalExpiredError",
+    "ApprovalNotFoundError",
     "AskTimeoutError",
     "ConfigError",
     "DeadLetter",
@@ -174,6 +191,7 @@ __all__ = [
     "MessageTooLargeError",
     "NotSerializableError",
     "PayloadTypeError",
+    "PendingApproval",
     "RaygentError",
     "Resources",
     "RestartPolicy",

@@ -202,6 +202,9 @@ class DispatchPart(CoreState):
             if out.status == "skipped":
                 front.append(item)
                 continue
+            if out.status == "parked":  # its handler waits for a person: actors/_approvals.py
+                self._park(rec, item, out.value)
+                continue
             rec.failed += 1
             err = out.error or RaygentError("unknown handler failure")
             rec.last_error = str(err)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from actors._ids import new_id
 
 if TYPE_CHECKING:
+    from actors._approval import Approval
     from actors._effects import EffectRecorder
 
 T = TypeVar("T")
@@ -173,6 +174,44 @@ class MessageContext:
         result: T = await recorder.run(key or f"{self.dedupe_key}:{name}", fn)
         return result
 
+    async def approval(self, request: Any, *, timeout_s: float | None = None,
+                       on_timeout: str | Approval = "fail", name: str | None = None
+                       ) -> Approval:
+        """Wait for a person to approve or reject ``request`` (see docs/approvals.md).
+
+        The first time, the request is journaled and the handler ends here (a
+        :class:`~actors._approval.Parked` signal, which must not be caught): the message
+        waits aside, the agent goes on with other work. Once someone answers (``raygent
+        approve ID``, ``rt.approve(ID)``) or the wait expires, the message is delivered
+        again and the handler runs again from the start; this call then returns the
+        answer at once. So put side effects before it in ``ctx.effect``.
+
+        Args:
+            request: What the approver is shown (any picklable value; shown as text).
+            timeout_s: How long to wait (wall-clock on the supervisor's node); None waits
+                until answered.
+            on_timeout: ``"fail"`` (raise :class:`~actors.ApprovalExpiredError`: the
+                message is dead-lettered), ``"approve"``/``"reject"``, or an
+                :class:`~actors.Approval` to return as the default answer.
+            name: Keys this wait by name instead of by its order in the handler.
+
+        Raises:
+            ApprovalExpiredError: The wait expired under ``on_timeout="fail"``.
+            ApprovalError: A bad ``timeout_s`` or ``on_timeout``.
+        """
+        recorder = self._effects
+        scope = CURRENT_SCOPE.get()
+        if recorder is None or scope is None:
+            from actors._errors import RaygentError
+
+            raise RaygentError("ctx.approval needs a running agent: call it from an async "
+                               "handler of an agent hosted by a runtime")
+        if name is None:
+            scope.approvals += 1
+            name = str(scope.approvals)
+        return await recorder.approval(self, f"{self.dedupe_key}?{name}", request,
+                                       timeout_s=timeout_s, on_timeout=on_timeout)
+
 
 @dataclass(slots=True)
 class HandlerScope:
@@ -185,6 +224,7 @@ class HandlerScope:
 
     env: Envelope
     sent: int = 0
+    approvals: int = 0  # ctx.approval calls so far (they are keyed by their order)
 
     def child_key(self) -> str:
         self.sent += 1

@@ -25,6 +25,7 @@ from ray import cloudpickle
 
 from actors import _telemetry as tm
 from actors._agent import Agent
+from actors._approval import Parked
 from actors._config import TracingConfig
 from actors._effects import EffectRecorder, EffectStore
 from actors._envelope import CURRENT_SCOPE, Envelope, HandlerScope, MessageContext
@@ -279,6 +280,9 @@ class AgentHost:
                         raise HandlerTimeoutError(self.spec.name, env.kind, limit,
                                                   cancelled=True) from None
                 reply = _pack_reply(env, value)
+            except Parked as parked:  # it waits for a person (actors/_approvals.py)
+                outs.append(Outcome(status="parked", value=parked.approval_id))
+                continue
             except Exception as exc:
                 outs.append(self._fail(env, exc, span))
                 break

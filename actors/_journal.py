@@ -21,6 +21,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from actors._approval import ApprovalRow
+from actors._approval_journal import MemoryApprovals
 from actors._envelope import Envelope
 
 PENDING, DONE, DEAD = "pending", "done", "dead"
@@ -97,12 +99,16 @@ class Journal(Protocol):
     def effect_get(self, agent: str, key: str) -> bytes | None: ...
     def effect_put(self, agent: str, key: str, result: bytes) -> None: ...
 
+    def approval_put(self, row: ApprovalRow) -> None: ...
+    def approvals(self) -> list[ApprovalRow]: ...
+    def approval_drop(self, ids: list[str]) -> None: ...
+
     def compact(self, now: float | None = None) -> int: ...
     def stats(self) -> JournalStats: ...
     def close(self, *, clean: bool = True) -> None: ...
 
 
-class MemoryJournal:
+class MemoryJournal(MemoryApprovals):
     """The journal kept in the supervisor's memory: same rules, nothing survives it.
 
     Dead letters beyond ``dlq_capacity`` evict the oldest, and the eviction is counted

@@ -101,6 +101,18 @@ class SupervisorActor:
                          token: str | None = None) -> None:
         await self._run(self._core.effect_put, agent, key, result, token)
 
+    async def approval_request(self, agent: str, ticket: Any, token: str | None = None
+                               ) -> tuple[str, str, str | None]:
+        return await self._run(self._core.approval_request, agent, ticket, token)  # type: ignore[no-any-return]
+
+    async def pending_approvals(self, payloads: bool = True, every: bool = False
+                                ) -> list[Any]:
+        return await self._run(self._core.pending_approvals, payloads, every)  # type: ignore[no-any-return]
+
+    async def answer_approval(self, ident: str, approved: bool, data: str | None = None,
+                              reason: str | None = None, by: str | None = None) -> Any:
+        return await self._run(self._core.answer_approval, ident, approved, data, reason, by)
+
     async def status(self) -> SystemStatus:
         status: SystemStatus = await self._run(self._core.status)
         facts = process_facts()

@@ -33,6 +33,7 @@ class RecoveryPart(CoreState):
         """Rebuild from the journal (a no-op on a fresh one)."""
         started = time.monotonic()
         self.supervisor_restarts = self.journal.open()
+        self._load_approvals()  # actors/_approvals.py: waits for a person survive us
         rows = self.journal.agents()
         if not rows:
             return
@@ -69,6 +70,8 @@ class RecoveryPart(CoreState):
             rec = found
             if rec.state == FAILED:
                 self._dead_letter(rec, item, "agent failed", rec.last_error)
+                continue
+            if self._hold_if_waiting(item):
                 continue
             self._keys[item.key] = item
             rec.mailbox.append(item)

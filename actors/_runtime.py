@@ -21,6 +21,7 @@ from opentelemetry.trace import Tracer, TracerProvider
 from actors import _otel_setup
 from actors import _telemetry as tm
 from actors._agent import Agent
+from actors._approval_client import ApprovalCalls
 from actors._config import MailboxConfig, Resources, RestartPolicy, RuntimeConfig
 from actors._connection import connect_ray
 from actors._credentials import DRIVER
@@ -39,7 +40,7 @@ from actors.messages import AgentEvent
 A = TypeVar("A", bound=Agent)
 
 
-class Runtime(Messaging):
+class Runtime(Messaging, ApprovalCalls):
     """A connection to one raygent system (one supervisor, in one Ray namespace).
 
     Args:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from actors._approval import Ticket, default_answer
 from actors._credentials import DRIVER, proves
 from actors._envelope import Envelope
 from actors._errors import ForgedSenderError, MessageError, MessageTooLargeError
@@ -104,3 +105,44 @@ def screen(envs: Any, token: Any, key: bytes, max_bytes: int) -> list[Envelope]:
             raise ForgedSenderError(env.sender)
         proven.add(env.sender)
     return checked
+
+
+def check_ticket(ticket: Any, max_bytes: int) -> Ticket:
+    """An agent's approval request (``ctx.approval``), if it is well formed.
+
+    Raises:
+        MessageError: What is wrong with it.
+        MessageTooLargeError: Its request is over ``max_bytes``.
+    """
+    if not isinstance(ticket, Ticket):
+        raise MessageError(f"malformed call: expected a Ticket, got {type(ticket).__name__}")
+    for what in ("key", "message_key", "message_id"):
+        _text(getattr(ticket, what), 2 * _MAX_KEY, what, optional=False)
+    _text(ticket.kind, _MAX_NAME, "kind", optional=False)
+    if not isinstance(ticket.request, bytes) or not isinstance(ticket.text, str) or not (
+            isinstance(ticket.policy, str) and len(ticket.policy) <= max_bytes):
+        raise MessageError("malformed approval request: request, text and policy must be "
+                           "bytes, str and str")
+    if len(ticket.request) + len(ticket.text) > max_bytes:
+        raise MessageTooLargeError(len(ticket.request) + len(ticket.text), max_bytes)
+    seconds(ticket.timeout_s, "timeout_s")
+    try:
+        default_answer(ticket.policy, 0.0)
+    except Exception:  # not JSON, or not a policy: it would break listing and expiry
+        raise MessageError("malformed approval request: policy is not a timeout policy "
+                           "(build tickets with ctx.approval)") from None
+    return ticket
+
+
+def check_answer(approval_id: Any, data: Any, reason: Any, by: Any, max_bytes: int) -> None:
+    """An answer to an approval (``approve``/``reject``), if it is well formed.
+
+    Raises:
+        MessageError: What is wrong with it.
+    """
+    _text(approval_id, 64, "approval id", optional=False)
+    _text(by, _MAX_NAME, "by")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 4000):
+        raise MessageError("malformed answer: reason must be text of at most 4000 characters")
+    if data is not None and (not isinstance(data, str) or len(data) > max_bytes):
+        raise MessageError("malformed answer: data must be JSON text within max_message_bytes")

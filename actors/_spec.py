@@ -36,7 +36,8 @@ class Outcome:
     """The result of one envelope in a delivered batch.
 
     ``status`` is ``ok`` (``value`` is the handler's return), ``error`` (``error`` says
-    why; the envelopes after it in the batch were not run) or ``skipped``.
+    why; the envelopes after it in the batch were not run), ``skipped``, or ``parked``
+    (the handler waits for a person; ``value`` is the approval's id).
     """
 
     status: str

@@ -20,6 +20,8 @@ import sqlite3
 import time
 from collections import OrderedDict
 
+from actors._approval_journal import SCHEMA as APPROVALS_SCHEMA
+from actors._approval_journal import SqliteApprovals
 from actors._config import RuntimeConfig
 from actors._envelope import Envelope
 from actors._errors import JournalError
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS effects (agent TEXT NOT NULL, k TEXT NOT NULL,
 Key = tuple[str, str]  # (recipient, dedupe key)
 
 
-class SqliteJournal:
+class SqliteJournal(SqliteApprovals):
     """See the module docstring.
 
     Args:
@@ -133,7 +135,7 @@ class SqliteJournal:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA + APPROVALS_SCHEMA)
             db.isolation_level = "DEFERRED"
             meta = dict(db.execute("SELECT k, v FROM meta").fetchall())
             ended = db.execute("SELECT recipient, dkey, state, at FROM messages WHERE "

@@ -22,6 +22,7 @@ from opentelemetry.trace import Tracer
 
 from actors import _telemetry as tm
 from actors._admission import AdmissionPart
+from actors._approvals import ApprovalPart
 from actors._config import RuntimeConfig
 from actors._credentials import agent_token, proves
 from actors._deadletters import DeadLetterPart
@@ -50,7 +51,7 @@ from actors._supervisor_base import AgentBackend
 
 
 class SupervisorCore(AdmissionPart, ExchangePart, DispatchPart, SupervisionPart,
-                     DeadLetterPart, EventsPart, RecoveryPart):
+                     DeadLetterPart, EventsPart, RecoveryPart, ApprovalPart):
     """One system's supervisor. Every agent-to-agent message passes through it."""
 
     def __init__(self, config: RuntimeConfig, backend: AgentBackend,
@@ -81,6 +82,7 @@ class SupervisorCore(AdmissionPart, ExchangePart, DispatchPart, SupervisionPart,
         self._tasks = set()
         self._evicted_seen = 0
         self.supervisor_restarts = 0
+        self._init_approvals()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -94,12 +96,14 @@ class SupervisorCore(AdmissionPart, ExchangePart, DispatchPart, SupervisionPart,
         await self._recover()
         self._evicted_seen = self.journal.evicted()
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
+        self._start_approvals()
 
     def halt(self) -> None:
         """Stop all of this supervisor's work at once, touching neither the agents nor the
         journal: what the death of its process does. Only useful to rehearse recovery in a
         test (``actors.testing.LocalSystem.crash_supervisor``)."""
         self._closing = True
+        self._stop_approvals()
         tasks = [self._health_task, self._starting, *self._tasks,
                  *(rec.task for rec in self._agents.values())]
         for task in tasks:
@@ -156,6 +160,7 @@ class SupervisorCore(AdmissionPart, ExchangePart, DispatchPart, SupervisionPart,
         self._closing = True
         if self._health_task is not None:
             self._health_task.cancel()
+        self._stop_approvals()
         deadline = time.monotonic() + timeout_s
         failures: list[str] = []
         for name in sorted(self._agents, key=lambda n: -self._agents[n].order):

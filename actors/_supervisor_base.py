@@ -89,6 +89,15 @@ class CoreState:
     async def _on_failure(self, rec: AgentRecord, reason: str) -> None:
         raise NotImplementedError  # _supervision.py
 
+    def _load_approvals(self) -> None:
+        raise NotImplementedError  # _approvals.py
+
+    def _hold_if_waiting(self, item: Pending) -> bool:
+        raise NotImplementedError  # _approvals.py
+
+    def _park(self, rec: AgentRecord, item: Pending, ident: Any) -> None:
+        raise NotImplementedError  # _approvals.py
+
     async def _on_exit(self, rec: AgentRecord, reason: str) -> None:
         raise NotImplementedError  # _supervision.py
 

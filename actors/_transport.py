@@ -149,3 +149,9 @@ class SupervisorTransport:
 
     async def effect_put(self, agent: str, key: str, result: bytes) -> None:
         await self._call("effect_put", agent, key, result, self._token)
+
+    async def approval_request(self, agent: str, ticket: Any) -> tuple[str, str, str | None]:
+        """Ask the supervisor for a person's answer (``ctx.approval``, actors/_approval.py)."""
+        state: tuple[str, str, str | None] = await self._call(
+            "approval_request", agent, ticket, self._token)
+        return state

@@ -11,7 +11,7 @@ import os
 
 import typer
 
-from scenarios.cli import ask, run, system
+from scenarios.cli import approvals, ask, run, system
 from scenarios.cli.memory import memory_app
 from scenarios.cli.trace import trace_cmd
 from scenarios.cli.workflow import webhook_app, workflow_app
@@ -33,6 +33,9 @@ app.command("list")(run.list_scenarios)
 app.command("ask")(ask.ask)
 app.command("chat")(ask.chat)
 app.command("status")(system.status)
+app.command("pending")(approvals.pending)
+app.command("approve")(approvals.approve)
+app.command("reject")(approvals.reject)
 dlq_app.command("list")(system.dlq_list)
 dlq_app.command("replay")(system.dlq_replay)
 dlq_app.command("purge")(system.dlq_purge)

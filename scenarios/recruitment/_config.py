@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import ConfigError
 from scenarios.recruitment._documents import MAX_BYTES
+from scenarios.recruitment.messages import Review
 
 if TYPE_CHECKING:
     from scenarios._spec import ScenarioSpec
@@ -43,6 +44,9 @@ class RecruitmentInput:
         groups: Group labels of the bundled pool (``input.labels.groups``), if any.
         ranker: The ranker agent's name.
         auditor: The auditor agent's name.
+        approval: Whether each job's shortlist waits for a recruiter's approval
+            (``raygent approve ID``) before it is reported (``input.approval``: ``true``,
+            or ``{timeout_s, on_timeout}``); off by default.
     """
 
     jobs: str
@@ -56,6 +60,7 @@ class RecruitmentInput:
     groups: str | None = None
     ranker: str = "ranker"
     auditor: str = "auditor"
+    approval: Review | None = None
 
     @classmethod
     def from_spec(cls, spec: ScenarioSpec) -> RecruitmentInput:
@@ -86,7 +91,28 @@ class RecruitmentInput:
             truth=spec.resolve_path(labels["truth"]) if labels.get("truth") else None,
             groups=spec.resolve_path(labels["groups"]) if labels.get("groups") else None,
             ranker=str(data.get("ranker", "ranker")), auditor=str(data.get("auditor",
-                                                                            "auditor")))
+                                                                            "auditor")),
+            approval=_approval(data.get("approval", False), where,
+                               _number(data, "shortlist", 5, where, integer=True, low=1)))
+
+
+def _approval(value: Any, where: str, shortlist: int) -> Review | None:
+    """``input.approval``: false, true, or ``{timeout_s: seconds|null, on_timeout: ...}``."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return Review(shortlist=shortlist)
+    if not isinstance(value, Mapping) or set(value) - {"timeout_s", "on_timeout"}:
+        raise ConfigError("must be true, false or a mapping of timeout_s and on_timeout",
+                          field=f"{where}.approval")
+    timeout = value.get("timeout_s", 3600.0)
+    if timeout is not None:
+        timeout = float(_number(value, "timeout_s", 3600.0, f"{where}.approval", low=0.001))
+    policy = value.get("on_timeout", "fail")
+    if policy not in ("fail", "approve", "reject"):
+        raise ConfigError(f"must be fail, approve or reject, not {policy!r}",
+                          field=f"{where}.approval.on_timeout")
+    return Review(shortlist=shortlist, timeout_s=timeout, on_timeout=policy)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -90,6 +91,33 @@ def add_pool(runtime: Runtime, cfg: RecruitmentInput, pool: str, docs: Sequence[
             bar.advance(task, len(batch))
 
 
+def rank_one(runtime: Runtime, cfg: RecruitmentInput, pool: str, doc: Document,
+             console: Console) -> Ranking:
+    """Rank one job; with ``input.approval`` its shortlist first waits for a recruiter,
+    whose ``raygent approve ID`` (or ``reject``) command is printed as soon as it waits."""
+    job = RankJob(pool=pool, job=doc, top_n=cfg.top_n, review=cfg.approval)
+    if cfg.approval is None:
+        plain: Ranking = runtime.ask(cfg.ranker, job, timeout_s=1800)
+        return plain
+    timeout = 1800 + (cfg.approval.timeout_s or 7 * 86_400)
+    shown: set[str] = set()
+    with ThreadPoolExecutor(1, thread_name_prefix="rank") as pool_:
+        asked = pool_.submit(runtime.ask, cfg.ranker, job, timeout_s=timeout)
+        while True:
+            try:
+                reviewed: Ranking = asked.result(timeout=0.5)
+                return reviewed
+            except TimeoutError:
+                pass
+            for wait in runtime.pending(payloads=False):
+                if wait.agent == cfg.ranker and wait.id not in shown:
+                    shown.add(wait.id)
+                    console.print(f"the shortlist of {doc.source.rsplit('/', 1)[-1]} waits "
+                                  f"for a recruiter: {wait.text}\n  raygent approve {wait.id}"
+                                  f"   (or: raygent reject {wait.id} --reason ...)",
+                                  markup=False, soft_wrap=True)
+
+
 def evaluate(out: Outcome, labels: Labels, shortlist: int) -> None:
     """Accuracy against the ground truth and selection rates per group."""
     ranked = [r for r in out.rankings if r.job is not None]
@@ -143,6 +171,10 @@ def verdict(out: Outcome, check: RecruitmentCheck) -> tuple[bool, str]:
                             f"{len(out.best_rank)} jobs")
     if not ranked:
         problems.append("no job could be ranked")
+    reviews = [r.review for r in ranked if r.review is not None]
+    if reviews:
+        approved = sum(1 for r in reviews if r.startswith("approved"))
+        parts.append(f"shortlists approved {approved}/{len(reviews)}")
     if out.rejected:
         parts.append(f"{len(out.rejected)} file(s) rejected")
     summary = "; ".join(parts)
@@ -171,8 +203,7 @@ def drive(runtime: Runtime, spec: ScenarioSpec, *, console: Console,
             chosen = jobs.documents[:count]
             task = bar.add_task("ranking jobs", total=len(chosen))
             for doc in chosen:
-                ranking: Ranking = runtime.ask(cfg.ranker, RankJob(
-                    pool=pool, job=doc, top_n=cfg.top_n), timeout_s=1800)
+                ranking = rank_one(runtime, cfg, pool, doc, console)
                 out.rankings.append(ranking)
                 if ranking.rejected is not None:
                     out.rejected.append(ranking.rejected)

@@ -10,9 +10,10 @@ procedures themselves are in ``_flow``, shared with the in-process baseline.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from actors import Agent, MessageContext, handles
+from actors import Agent, Approval, MessageContext, handles
 from scenarios.recruitment._calibration import Calibration
 from scenarios.recruitment._flow import add_candidates, rank_job
 from scenarios.recruitment.messages import (
@@ -28,8 +29,10 @@ from scenarios.recruitment.messages import (
     Redact,
     Redacted,
     Resume,
+    Review,
     Score,
     Scores,
+    ShortlistReview,
 )
 
 
@@ -100,5 +103,32 @@ class RankerAgent(Agent):
 
     @handles
     async def on_rank(self, msg: RankJob, ctx: MessageContext) -> Ranking:
-        return await rank_job(self.steps, msg.pool, msg.job, top_n=msg.top_n or self.top_n,
-                              calibration=self.calibration)
+        if msg.review is None:
+            return await rank_job(self.steps, msg.pool, msg.job,
+                                  top_n=msg.top_n or self.top_n, calibration=self.calibration)
+        # The handler runs again once the recruiter answers: the ranking is recorded, so
+        # the shortlist they approved is the one reported, computed once.
+        ranking: Ranking = await ctx.effect("ranking", lambda: rank_job(
+            self.steps, msg.pool, msg.job, top_n=msg.top_n or self.top_n,
+            calibration=self.calibration))
+        if ranking.job is None:
+            return ranking
+        answer = await ctx.approval(shortlist_review(ranking, msg.review),
+                                    timeout_s=msg.review.timeout_s,
+                                    on_timeout=msg.review.on_timeout)
+        return dataclasses.replace(ranking, review=review_text(answer))
+
+
+def shortlist_review(ranking: Ranking, review: Review) -> ShortlistReview:
+    """What the recruiter approves: the job and its top ``review.shortlist``."""
+    assert ranking.job is not None
+    return ShortlistReview(job_id=ranking.job.id, title=ranking.job.title, shortlist=tuple(
+        (x.candidate_id, round(x.adjusted_score, 3))
+        for x in ranking.results[:review.shortlist]))
+
+
+def review_text(answer: Approval) -> str:
+    """The recruiter's answer in a line (``approved by ana``, ``rejected by bo: why``)."""
+    verdict = "approved" if answer.approved else "rejected"
+    who = "the timeout's default" if answer.expired else (answer.by or "someone")
+    return f"{verdict} by {who}" + (f": {answer.reason}" if answer.reason else "")

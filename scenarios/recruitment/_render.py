@@ -97,6 +97,8 @@ def print_report(console: Console, out: Outcome, *, shortlist: int,
                       f"{out.pool_size}, search {r.search_ms:.0f} ms, scoring "
                       f"{r.score_ms / 1000:.1f} s[/]" + mark)
         console.print(ranking_table(r, shortlist))
+        if r.review is not None:
+            console.print(f"  shortlist {r.review}", markup=False)
         if r.results:
             explain(console, r.results[0])
         console.print(audit_line(out.audits.get(r.job.id), check))
@@ -130,7 +132,7 @@ def to_json(out: Outcome, *, check: RecruitmentCheck) -> dict[str, Any]:
         audit = out.audits.get(r.job.id)
         jobs.append({"job_id": r.job.id, "title": r.job.title, "source": r.source,
                      "retrieved": r.retrieved, "known_best_rank": out.best_rank.get(r.job.id),
-                     "results": [_result(x) for x in r.results],
+                     "results": [_result(x) for x in r.results], "review": r.review,
                      "audit": asdict(audit) if audit is not None else None})
     return {"pool": out.pool, "pool_size": out.pool_size, "jobs": jobs,
             "fairness": [{"attribute": g.attribute, "rates": g.rates,

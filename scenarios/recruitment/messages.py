@@ -246,6 +246,25 @@ class RankJob:
     pool: str
     job: Document
     top_n: int | None = None
+    review: Review | None = None  # wait for a recruiter's approval of the shortlist
+
+
+@dataclass(frozen=True, kw_only=True)
+class Review:
+    """How a shortlist waits for a recruiter (``input.approval`` of the spec)."""
+
+    shortlist: int = 5
+    timeout_s: float | None = 3600.0
+    on_timeout: str = "fail"  # or "approve" / "reject": the default answer
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShortlistReview:
+    """What the recruiter is shown: the job and its shortlist, best first."""
+
+    job_id: str
+    title: str
+    shortlist: tuple[tuple[str, float], ...]  # (candidate id, adjusted score)
 
 
 @message(kind="recruit.Ranking")
@@ -262,6 +281,7 @@ class Ranking:
     rejected: Rejected | None = None
     search_ms: float = 0.0
     score_ms: float = 0.0
+    review: str | None = None  # the recruiter's answer, when the run asked for one
 
 
 @message(kind="recruit.Audit")
