@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import pickle
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, cast
 
 import psutil
@@ -251,66 +252,73 @@ class AgentHost:
 
     async def _run_async(self, agent: Agent, segment: list[Envelope],
                          span: Span | None) -> list[Outcome]:
-        handlers = type(agent)._raygent_handlers
         outs: list[Outcome] = []
-        for env in segment:
-            dup = self._duplicate(env)
-            if dup is not None:
-                outs.append(dup)
-                continue
-            attr = handlers.get(env.kind)
-            token = CURRENT_SCOPE.set(HandlerScope(env))
-            try:
-                ctx = MessageContext.of(env, self._effects)
-                if attr is None:
-                    call = agent.on_unhandled(env.payload, ctx)
-                else:
-                    call = getattr(agent, attr)(env.payload, ctx)
-                limit = self._timeouts.get(env.kind)
-                if limit is None:
-                    value = await call
-                else:
-                    clock = asyncio.timeout(limit)
-                    try:
-                        async with clock:
-                            value = await call
-                    except TimeoutError:
-                        if not clock.expired():
-                            raise  # the handler's own timeout, not its limit
-                        raise HandlerTimeoutError(self.spec.name, env.kind, limit,
-                                                  cancelled=True) from None
-                reply = _pack_reply(env, value)
-            except Parked as parked:  # it waits for a person (actors/_approvals.py)
-                outs.append(Outcome(status="parked", value=parked.approval_id))
-                continue
-            except Exception as exc:
-                outs.append(self._fail(env, exc, span))
-                break
-            finally:
-                CURRENT_SCOPE.reset(token)
-            outs.append(self._remember(env, reply))
+        for env in self._fresh(segment, outs):
+            outs.append(await self._one_async(agent, env, span))
+            if outs[-1].status == "error":
+                break  # the rest of the batch waits: order is kept
         return outs
 
     def _run_sync(self, agent: Agent, segment: list[Envelope],
                   span: Span | None) -> list[Outcome]:
-        handlers = type(agent)._raygent_handlers
         outs: list[Outcome] = []
+        for env in self._fresh(segment, outs):
+            out = self._one_sync(agent, env, span)
+            outs.append(out)
+            if out.status == "error":
+                break
+        return outs
+
+    def _fresh(self, segment: list[Envelope], outs: list[Outcome]) -> Iterator[Envelope]:
+        """The envelopes to run; a duplicate's recorded outcome goes to ``outs`` instead."""
         for env in segment:
             dup = self._duplicate(env)
-            if dup is not None:
+            if dup is None:
+                yield env
+            else:
                 outs.append(dup)
-                continue
-            token = CURRENT_SCOPE.set(HandlerScope(env))
-            try:
-                ctx = MessageContext.of(env, self._effects)
-                reply = _pack_reply(env, getattr(agent, handlers[env.kind])(env.payload, ctx))
-            except Exception as exc:
-                outs.append(self._fail(env, exc, span))
-                break
-            finally:
-                CURRENT_SCOPE.reset(token)
-            outs.append(self._remember(env, reply))
-        return outs
+
+    async def _one_async(self, agent: Agent, env: Envelope, span: Span | None) -> Outcome:
+        attr = type(agent)._raygent_handlers.get(env.kind)
+        token = CURRENT_SCOPE.set(HandlerScope(env))
+        try:
+            ctx = MessageContext.of(env, self._effects)
+            if attr is None:
+                call = agent.on_unhandled(env.payload, ctx)
+            else:
+                call = getattr(agent, attr)(env.payload, ctx)
+            limit = self._timeouts.get(env.kind)
+            if limit is None:
+                value = await call
+            else:
+                clock = asyncio.timeout(limit)
+                try:
+                    async with clock:
+                        value = await call
+                except TimeoutError:
+                    if not clock.expired():
+                        raise  # the handler's own timeout, not its limit
+                    raise HandlerTimeoutError(self.spec.name, env.kind, limit,
+                                              cancelled=True) from None
+            reply = _pack_reply(env, value)
+        except Parked as parked:  # it waits for a person (actors/_approvals.py)
+            return Outcome(status="parked", value=parked.approval_id)
+        except Exception as exc:
+            return self._fail(env, exc, span)
+        finally:
+            CURRENT_SCOPE.reset(token)
+        return self._remember(env, reply)
+
+    def _one_sync(self, agent: Agent, env: Envelope, span: Span | None) -> Outcome:
+        token = CURRENT_SCOPE.set(HandlerScope(env))
+        try:
+            handler = getattr(agent, type(agent)._raygent_handlers[env.kind])
+            reply = _pack_reply(env, handler(env.payload, MessageContext.of(env, self._effects)))
+        except Exception as exc:
+            return self._fail(env, exc, span)
+        finally:
+            CURRENT_SCOPE.reset(token)
+        return self._remember(env, reply)
 
     def _duplicate(self, env: Envelope) -> Outcome | None:
         key = env.dedupe_key

@@ -8,7 +8,8 @@ does not import ``memory``: the memory actor is found by name at run time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from actors import _telemetry as tm
@@ -46,34 +47,33 @@ class MemoryClient:
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call a memory method and wait (one retry if the actor was just restarted)."""
         import ray
-        from ray.exceptions import RayActorError
-
-        from actors._ray_errors import unwrap
 
         for attempt in (0, 1):
-            try:
+            with self._failures(attempt):
                 return ray.get(self._refs(method, args, kwargs, refresh=attempt > 0))
-            except RayActorError as exc:
-                if attempt:
-                    raise AgentUnavailableError(self.name, type(exc).__name__) from None
-            except Exception as exc:
-                raise unwrap(exc) from None
         raise RaygentError("unreachable")
 
     async def call_async(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        for attempt in (0, 1):
+            with self._failures(attempt):
+                return await self._refs(method, args, kwargs, refresh=attempt > 0)
+        raise RaygentError("unreachable")
+
+    @contextlib.contextmanager
+    def _failures(self, attempt: int) -> Iterator[None]:
+        """What a failed try becomes: a dead actor is tried once more (it may have been
+        restarted under the same name), then reported; other errors come back as raised."""
         from ray.exceptions import RayActorError
 
         from actors._ray_errors import unwrap
 
-        for attempt in (0, 1):
-            try:
-                return await self._refs(method, args, kwargs, refresh=attempt > 0)
-            except RayActorError as exc:
-                if attempt:
-                    raise AgentUnavailableError(self.name, type(exc).__name__) from None
-            except Exception as exc:
-                raise unwrap(exc) from None
-        raise RaygentError("unreachable")
+        try:
+            yield
+        except RayActorError as exc:
+            if attempt:
+                raise AgentUnavailableError(self.name, type(exc).__name__) from None
+        except Exception as exc:
+            raise unwrap(exc) from None
 
     # The memory API, in both forms.
 
