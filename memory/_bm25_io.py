@@ -12,25 +12,45 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from actors._errors import CorruptStoreError
 from memory._config import BM25Config
 
-if TYPE_CHECKING:
-    from memory._bm25 import BM25Index
-
 FORMAT = 1
 _EMPTY_I32 = np.empty(0, dtype=np.int32)
+
+
+class IndexArrays(Protocol):
+    """The state of a :class:`~memory._bm25.BM25Index` that the file holds (structural, so
+    this module need not import the index: the index imports it)."""
+
+    _vocab: dict[str, int]
+    _terms: list[str]
+    _df: np.ndarray
+    _post_slots: list[np.ndarray]
+    _post_tf: list[np.ndarray]
+    _post_len: list[int]
+    _doc_len: np.ndarray
+    _alive: np.ndarray
+    _doc_terms: list[np.ndarray]
+    _n_slots: int
+    _n_alive: int
+    _total_len: float
+    _dead_postings: int
+
+
+IndexT = TypeVar("IndexT", bound=IndexArrays)
 
 # These functions read and set the index's private arrays: the file format and the index
 # layout are one design, split only so that each module keeps to one job.
 
 
-def save_index(index: BM25Index, path: str | os.PathLike[str],
+def save_index(index: IndexArrays, path: str | os.PathLike[str],
                extra: dict[str, object] | None = None) -> None:
     """Write ``index`` to one ``.npz`` file atomically (see :meth:`BM25Index.save`)."""
     path = Path(path)
@@ -88,8 +108,9 @@ def save_index(index: BM25Index, path: str | os.PathLike[str],
 
 
 def load_index(
-    cls: type[BM25Index], path: str | os.PathLike[str], config: BM25Config | None = None
-) -> tuple[BM25Index, dict[str, object]]:
+    cls: Callable[[BM25Config | None], IndexT], path: str | os.PathLike[str],
+    config: BM25Config | None = None,
+) -> tuple[IndexT, dict[str, object]]:
     """Read a file written by :func:`save_index` (see :meth:`BM25Index.load`)."""
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,19 +23,18 @@ from actors import RaygentError
 from scenarios._result import ScenarioResult
 from scenarios.recruitment._config import Labels, RecruitmentCheck, RecruitmentInput
 from scenarios.recruitment._documents import load_documents
-from scenarios.recruitment._fairness import SIGNIFICANCE, GroupRates, adverse_impact
+from scenarios.recruitment._fairness import SIGNIFICANCE, adverse_impact
 from scenarios.recruitment._flow import chunks
+from scenarios.recruitment._outcome import Outcome
 from scenarios.recruitment._records import pool_name
 from scenarios.recruitment._render import print_report, to_json
 from scenarios.recruitment.messages import (
     AddCandidates,
     Added,
     Audit,
-    AuditReport,
     Document,
     Ranking,
     RankJob,
-    Rejected,
 )
 
 if TYPE_CHECKING:
@@ -46,21 +44,6 @@ if TYPE_CHECKING:
     from scenarios._spec import ScenarioSpec
 
 WINDOW = 4  # add-batches in flight at once: the ranker works on several
-
-
-@dataclass(kw_only=True)
-class Outcome:
-    """Everything a run produced, for the tables, the JSON and the check."""
-
-    pool: str
-    pool_size: int = 0
-    rankings: list[Ranking] = field(default_factory=list)
-    audits: dict[str, AuditReport] = field(default_factory=dict)
-    rejected: list[Rejected] = field(default_factory=list)
-    masked: Counter[str] = field(default_factory=Counter)
-    fairness: list[GroupRates] = field(default_factory=list)
-    best_rank: dict[str, int | None] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from scenarios.recruitment._config import RecruitmentCheck
-    from scenarios.recruitment._drive import Outcome
+    from scenarios.recruitment._outcome import Outcome
     from scenarios.recruitment.messages import AuditReport, Ranking, Result
 
 
