@@ -22,14 +22,23 @@ import json
 import math
 import pickle
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from actors._approval_errors import ApprovalError, ApprovalExpiredError
 from actors._errors import NotSerializableError, RaygentError
 from actors._telemetry import payload_text
 
-if TYPE_CHECKING:
-    from actors._envelope import MessageContext
+
+class MessageFacts(Protocol):
+    """What a wait needs to know of the message it parks (a ``MessageContext`` has it;
+    structural, so this module does not import the context, which imports it)."""
+
+    @property
+    def dedupe_key(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
 
 PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
 POLICIES = ("fail", "approve", "reject")
@@ -208,7 +217,7 @@ def _timeout(value: Any) -> float | None:
     return float(value)
 
 
-async def wait_for_approval(store: Any, agent: str, key: str, ctx: MessageContext,
+async def wait_for_approval(store: Any, agent: str, key: str, ctx: MessageFacts,
                             request: Any, *, timeout_s: float | None,
                             on_timeout: str | Approval) -> Approval:
     """``ctx.approval`` (see :meth:`actors.MessageContext.approval`) once its key is known:
@@ -246,5 +255,5 @@ def view(row: ApprovalRow, *, payloads: bool = True) -> PendingApproval:
 
 
 __all__ = ["APPROVED", "EXPIRED", "PENDING", "REJECTED", "Approval", "ApprovalRow",
-           "ApprovalStore", "Parked", "PendingApproval", "Ticket", "approval_id",
+           "ApprovalStore", "MessageFacts", "Parked", "PendingApproval", "Ticket", "approval_id",
            "default_answer", "policy_json", "view", "wait_for_approval"]

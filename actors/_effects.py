@@ -12,14 +12,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from actors._approval import Approval, wait_for_approval
+from actors._approval import Approval, MessageFacts, wait_for_approval
 from actors._envelope import dumps, loads
 from actors._errors import NotSerializableError
-
-if TYPE_CHECKING:
-    from actors._envelope import MessageContext
 
 T = TypeVar("T")
 
@@ -84,7 +81,7 @@ class EffectRecorder:
         result: T = value
         return result
 
-    async def approval(self, ctx: MessageContext, key: str, request: Any, *,
+    async def approval(self, ctx: MessageFacts, key: str, request: Any, *,
                        timeout_s: float | None, on_timeout: str | Approval) -> Approval:
         """Wait for a person's answer, through the same store (``ctx.approval``)."""
         return await wait_for_approval(self._store, self.agent, key, ctx, request,

@@ -14,13 +14,12 @@ import pickle
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from actors._ids import new_id
 
 if TYPE_CHECKING:
     from actors._approval import Approval
-    from actors._effects import EffectRecorder
 
 T = TypeVar("T")
 
@@ -100,6 +99,15 @@ class Envelope:
         return dataclasses.replace(self, **changes)
 
 
+class EffectRunner(Protocol):
+    """What a context needs of the agent's effect recorder (``actors._effects``; structural,
+    so this module does not import it: it imports this one)."""
+
+    async def run(self, key: str, fn: Callable[[], Awaitable[T] | T]) -> T: ...
+    async def approval(self, ctx: MessageContext, key: str, request: Any, *,
+                       timeout_s: float | None, on_timeout: str | Approval) -> Approval: ...
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MessageContext:
     """What a handler knows about the message it is handling.
@@ -121,10 +129,10 @@ class MessageContext:
     trace: dict[str, str]
     dedupe_key: str = ""
     reply_to: str | None = None  # the message whose handling sent this one, if any
-    _effects: EffectRecorder | None = field(default=None, repr=False, compare=False)
+    _effects: EffectRunner | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, env: Envelope, effects: EffectRecorder | None = None) -> MessageContext:
+    def of(cls, env: Envelope, effects: EffectRunner | None = None) -> MessageContext:
         return cls(
             message_id=env.id,
             kind=env.kind,

@@ -122,8 +122,7 @@ def main() -> None:
     ap.add_argument("--top-n", type=int, default=None)
     args = ap.parse_args()
     n_resumes = args.resumes or (160 if args.quick else 10_000)
-    n_jobs = args.jobs or (3 if args.quick else 16)
-    top_n = args.top_n or (6 if args.quick else 30)
+    n_jobs = args.jobs or (3 if args.quick else 32)
     console = Console(quiet=args.quiet, stderr=True)
     tmp = tempfile.mkdtemp(prefix="raygent-bench-recruit-")
     pool = generate(SEED, jobs=n_jobs, resumes=n_resumes)
@@ -134,6 +133,10 @@ def main() -> None:
     assert spec is not None
     spec = with_overrides(spec, data_dir=os.path.join(tmp, "actors"))
     weights = next(a.config for a in spec.agents if a.name == "scorer").get("weights")
+    # The full run ranks as the scenario does (the spec's top_n, which the confidence was
+    # calibrated for); --quick scores fewer to stay under a minute.
+    spec_top_n = int(next(a.config for a in spec.agents if a.name == "ranker")["top_n"])
+    top_n = args.top_n or (6 if args.quick else spec_top_n)
 
     # Ray first: forking its processes after LanceDB is in use in this process is unsafe.
     rt = Runtime(config=RuntimeConfig(namespace="raygent-bench-recruit", start_timeout_s=600,

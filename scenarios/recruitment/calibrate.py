@@ -20,6 +20,7 @@ import asyncio
 import json
 import math
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,14 +59,15 @@ class Sample:
     agree: tuple[float, ...]
     met: tuple[float, ...]
     best: int
+    pool: str = ""  # which generated pool it came from ("seed=101 resumes=10000 top_n=30")
 
 
-def sample_of(ranking: Ranking, best_id: str) -> Sample:
+def sample_of(ranking: Ranking, best_id: str, pool: str = "") -> Sample:
     ids = [r.candidate_id for r in ranking.results]
     return Sample(adjusted=tuple(r.adjusted_score for r in ranking.results),
                   agree=tuple(agreement([r.fields for r in ranking.results])),
                   met=tuple(coverage(ranking.results)),
-                  best=ids.index(best_id) if best_id in ids else -1)
+                  best=ids.index(best_id) if best_id in ids else -1, pool=pool)
 
 
 def nll(cal: Calibration, samples: Sequence[Sample]) -> float:
@@ -139,9 +141,21 @@ async def collect(seed: int, jobs: int, resumes: int, top_n: int, *, encode: Any
                 ranking = await rank_job(steps, "calibration", doc, top_n=top_n,
                                          calibration=Calibration())
                 assert ranking.job is not None, ranking.rejected
-                samples.append(sample_of(ranking, truth[ranking.job.id]["best"]))
+                samples.append(sample_of(ranking, truth[ranking.job.id]["best"],
+                                         f"seed={seed} resumes={resumes} top_n={top_n}"))
                 bar.advance(task)
     return samples
+
+
+def pools_of(samples: Sequence[Sample], args: argparse.Namespace,
+             top_n: int) -> dict[str, Any]:
+    """Where the samples came from: the pool this run generated, or every pool named in the
+    sample files (with its number of jobs)."""
+    if not args.from_samples:
+        return {"seed": args.seed, "jobs": args.jobs, "resumes": args.resumes, "top_n": top_n}
+    named = Counter(s.pool or "unnamed" for s in samples)
+    return {"pools": [f"{pool} jobs={n}" for pool, n in sorted(named.items())],
+            "jobs": len(samples)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,18 +168,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     ap.add_argument("--samples", type=Path, default=None,
                     help="also write the ranked jobs' features here (JSON lines)")
-    ap.add_argument("--from-samples", type=Path, default=None,
-                    help="fit on samples written earlier instead of ranking a pool")
+    ap.add_argument("--from-samples", type=Path, nargs="+", default=None,
+                    help="fit on samples written earlier (one file or several pools' files) "
+                         "instead of ranking a pool")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     from memory import shared_embedder
 
     top_n = args.top_n or spec_settings()[2]
     if args.from_samples:
-        rows = [json.loads(line) for line in args.from_samples.read_text().splitlines()
-                if line.strip()]
+        rows = [json.loads(line) for path in args.from_samples
+                for line in path.read_text().splitlines() if line.strip()]
         samples = [Sample(adjusted=tuple(r["adjusted"]), agree=tuple(r["agree"]),
-                          met=tuple(r["met"]), best=int(r["best"])) for r in rows]
+                          met=tuple(r["met"]), best=int(r["best"]), pool=r.get("pool", ""))
+                   for r in rows]
     else:
         samples = asyncio.run(collect(args.seed, args.jobs, args.resumes, top_n,
                                       encode=shared_embedder().encode, quiet=args.quiet))
@@ -176,8 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     conf0, right = top_confidence(before, samples)
     conf1, _ = top_confidence(fitted, samples)
     result = {"parameters": fitted.to_dict(),
-              "fitted_on": {"seed": args.seed, "jobs": args.jobs, "resumes": args.resumes,
-                            "top_n": top_n, "top1_accuracy": round(float(np.mean(right)), 4),
+              "fitted_on": {**pools_of(samples, args, top_n),
+                            "top1_accuracy": round(float(np.mean(right)), 4),
                             "best_not_retrieved": sum(s.best < 0 for s in samples),
                             "nll": round(nll(fitted, samples), 4),
                             "ece_before": round(expected_calibration_error(conf0, right), 4),
