@@ -69,7 +69,9 @@ class SystemInfo:
     started_at: float = field(default_factory=time.time)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SystemInfo:
+    def from_json(cls, data: Any) -> SystemInfo:
+        if not isinstance(data, dict):
+            raise ValueError("system.json must hold an object")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if not isinstance(known.get("address"), str) or not isinstance(
                 known.get("namespace"), str):
