@@ -218,3 +218,32 @@ def test_cli_down_with_nothing_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RAYGENT_HOME", str(tmp_path))
     result = CliRunner().invoke(app, ["down"])
     assert result.exit_code == 0 and "nothing is up" in result.stdout
+
+
+# -- benchmark progress ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, quiet", [([], False), (["--quiet"], True), (["--json"], True)])
+def test_benchmark_progress_flags(argv: list[str], quiet: bool) -> None:
+    import argparse
+
+    from benchmarks._progress import add_flags, silenced
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    assert silenced(parser.parse_args(argv)) is quiet
+
+
+def test_benchmark_phases_count_each_phase_and_loop() -> None:
+    from benchmarks._progress import Phases
+
+    seen = []
+    with Phases(["a", "b", "c"], title="t") as phases:
+        with phases.phase("a"):
+            seen.extend(phases.track(range(5), "items"))
+        phases.next("b")
+        phases.next("c")
+        main = phases.bar.tasks[0]
+        assert main.completed == 2 and main.description == "t: c"
+        assert len(phases.bar.tasks) == 1  # the loop's own bar is gone
+    assert seen == list(range(5))
