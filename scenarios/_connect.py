@@ -20,7 +20,8 @@ from scenarios._system import current, use_token_auth
 
 PROBE_TIMEOUT_S = 3.0
 
-START_HINT = "start one with `raygent up` (or `ray start --head` and --address auto)"
+START_HINT = ("start one with `raygent up`, or `ray start --head` then "
+              "`raygent run ping-pong --address auto --keep`")
 
 
 def _resolve(address: str) -> str | None:

@@ -79,8 +79,8 @@ def run(
                                                    input_paths=inputs))
     system = current() if address in (None, "auto") else None
     if keep and address is None and system is None:
-        fail("--keep needs a system that outlives the command: `raygent up` first, or "
-             "--address (e.g. --address auto after `ray start --head`)", code=2)
+        fail("--keep needs --address or a system that outlives the command: start one "
+             "with `raygent up` first (or `ray start --head`, then --address auto)", code=2)
     rounds = count if count is not None else chosen.default_count
     where = (f"the raygent system at {system.address} (`raygent up`)" if system is not None
              else address or "a local Ray")
