@@ -103,13 +103,18 @@ def test_up_run_status_down_in_a_fresh_home(home: Home) -> None:
     assert again_down.returncode == 0 and "nothing is up" in again_down.stdout
 
 
-def test_a_stale_system_file_is_replaced(home: Home) -> None:
+def test_a_stale_system_file_is_replaced_and_memory_starts(home: Home) -> None:
     home.data.mkdir(parents=True)
     (home.data / "system.json").write_text(json.dumps(
         {"address": "127.0.0.1:1", "namespace": "raygent", "owns_ray": True, "pid": 0}))
-    up = home.raygent("up", "--no-memory")
+    up = home.raygent("up")
     assert up.returncode == 0, up.stderr[-3000:]
     assert "gone" in up.stderr and "raygent is up" in up.stdout
     assert home.info()["address"] != "127.0.0.1:1"
+    status = home.raygent("status", "--json", timeout=120)
+    assert status.returncode == 0, status.stderr[-3000:]
+    agents = {a["name"]: a for a in json.loads(status.stdout)["agents"]}
+    assert agents["memory"]["state"] == "running"
+    assert agents["memory"]["cls"].endswith("MemoryAgent")
     down = home.raygent("down", timeout=180)
     assert down.returncode == 0, down.stderr[-3000:]
