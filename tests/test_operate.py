@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scenarios import _system as sysm
 from scenarios._system import pid_alive, port_open
 from tests.conftest import ROOT, wait_for
 
@@ -46,9 +48,11 @@ class Home:
 def home(tmp_path: Path) -> Iterator[Home]:
     h = Home(tmp_path)
     yield h
+    temp_dir = h.info().get("temp_dir") if (h.data / "system.json").exists() else None
     # Whatever a failed assertion left running is stopped (only this test's head).
-    if (h.data / "system.json").exists():
+    if temp_dir is not None:
         h.raygent("down", timeout=120)
+    shutil.rmtree(temp_dir or sysm.head_temp_dir(h.data), ignore_errors=True)
 
 
 def test_up_run_status_down_in_a_fresh_home(home: Home) -> None:
