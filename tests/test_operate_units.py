@@ -247,3 +247,35 @@ def test_benchmark_phases_count_each_phase_and_loop() -> None:
         assert main.completed == 2 and main.description == "t: c"
         assert len(phases.bar.tasks) == 1  # the loop's own bar is gone
     assert seen == list(range(5))
+
+
+# -- raygent up: failures before anything starts --------------------------------------
+
+
+@pytest.fixture
+def up_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RAYGENT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "token"))
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    return tmp_path
+
+
+def test_up_refuses_a_taken_dashboard_port(up_env: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = CliRunner().invoke(app, ["up", "--dashboard-port", str(port)])
+    assert result.exit_code == 1
+    assert f"--dashboard-port {port} is taken" in result.stderr
+    assert sysm.read_info(up_env / "home") is None
+
+
+def test_up_joining_a_dead_address_fails_fast(up_env: Path) -> None:
+    free = sysm.free_port()
+    t0 = time.monotonic()
+    result = CliRunner().invoke(app, ["up", "--address", f"127.0.0.1:{free}"])
+    assert result.exit_code == 1 and "no Ray cluster answers" in result.stderr
+    assert time.monotonic() - t0 < 30
+    assert sysm.read_info(up_env / "home") is None

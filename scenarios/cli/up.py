@@ -12,6 +12,7 @@ from rich.text import Text
 from actors import RaygentError, Runtime, RuntimeConfig
 from actors._home import raygent_home
 from scenarios import _system as sysm
+from scenarios._connect import probe
 from scenarios.cli._edge import JsonOpt, NamespaceOpt, console, edge, err_console, print_json
 
 
@@ -106,6 +107,7 @@ def up(
             console.print("starting a Ray head on 127.0.0.1 ...")
         gcs, url, pid, temp_dir, log = sysm.start_head(home, dashboard_port=dashboard_port)
     else:
+        probe(address)  # ray.init would retry a dead address for minutes
         gcs = address
     try:
         config = _start_agents(gcs, namespace, memory)
