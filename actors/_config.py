@@ -140,15 +140,19 @@ class TracingConfig:
         record_payloads: Record message payloads on spans, truncated (off: privacy).
         payload_max_chars: Truncation length when payloads are recorded.
         export_delay_ms: Batch span processor delay; spans are also flushed on stop.
+        keep_runs: Retention: run directories kept at least (the newest ones).
+        keep_days: Retention: run directories last written longer ago are pruned.
     """
 
     exporter: str = "jsonl"
-    runs_dir: str = "~/.raygent/runs"
+    runs_dir: str = field(default_factory=lambda: str(raygent_home() / "runs"))
     otlp_endpoint: str | None = None
     otlp_headers: dict[str, Secret] = field(default_factory=dict)
     record_payloads: bool = False
     payload_max_chars: int = 256
     export_delay_ms: int = 500
+    keep_runs: int = 50
+    keep_days: float = 30.0
 
     def __post_init__(self) -> None:
         # Header values are API keys: whatever the caller gave, they are kept as secrets.
@@ -162,6 +166,11 @@ class TracingConfig:
             )
         if self.payload_max_chars < 0:
             raise ConfigError("must be >= 0", field="tracing.payload_max_chars")
+        if self.keep_runs < 1:
+            raise ConfigError("must be >= 1 (the newest run is always kept)",
+                              field="tracing.keep_runs")
+        if not self.keep_days > 0:
+            raise ConfigError("must be > 0", field="tracing.keep_days")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> TracingConfig:
@@ -192,6 +201,14 @@ class TracingConfig:
             values["runs_dir"] = env["RAYGENT_TRACE_DIR"]
         if env.get("RAYGENT_TRACE_PAYLOADS", "").lower() in ("1", "true", "yes"):
             values["record_payloads"] = True
+        for name, kind in (("keep_runs", int), ("keep_days", float)):
+            raw = env.get(f"RAYGENT_TRACE_{name.upper()}")
+            if raw:
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    raise ConfigError(f"{raw!r} is not a valid {kind.__name__}",
+                                      field=f"RAYGENT_TRACE_{name.upper()}") from None
         values.update(overrides)
         return cls(**values)
 

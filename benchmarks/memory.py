@@ -51,6 +51,7 @@ from benchmarks._memory_bm25 import bench_bm25
 from benchmarks._memory_corpus import make_corpus
 from benchmarks._memory_eval import bench_quality
 from benchmarks._memory_store import bench_store
+from benchmarks._progress import Phases, add_flags, silenced
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 documents, < 60 s")
     parser.add_argument("--docs", type=int, default=None, help="override the corpus size")
+    add_flags(parser)
     args = parser.parse_args(argv)
     n_docs = args.docs or (10_000 if args.quick else 100_000)
     n_ingest = 1_000 if args.quick else 5_000
@@ -73,12 +75,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                    "logging_level": "WARNING"}).start()
     docs = make_corpus(n_docs)
     summary: dict[str, Any] = {}
+    phases = Phases(["bm25", "quality", "store (ingest + search)"], quiet=silenced(args),
+                    title="memory")
     try:
-        summary.update(bench_bm25(docs, n_queries=n_queries,
-                                  n_rank_queries=20 if args.quick else 10))
-        summary.update(bench_quality(args.quick, rerank_queries=20 if args.quick else 60))
-        summary.update(bench_store(docs, n_ingest=min(n_ingest, n_docs), n_queries=n_queries,
-                                   runtime=runtime))
+        with phases:
+            with phases.phase("bm25"):
+                summary.update(bench_bm25(docs, n_queries=n_queries,
+                                          n_rank_queries=20 if args.quick else 10))
+            with phases.phase("quality"):
+                summary.update(bench_quality(args.quick,
+                                             rerank_queries=20 if args.quick else 60))
+            with phases.phase("store (ingest + search)"):
+                summary.update(bench_store(docs, n_ingest=min(n_ingest, n_docs),
+                                           n_queries=n_queries, runtime=runtime))
     finally:
         runtime.stop()
     summary["n_docs"] = n_docs

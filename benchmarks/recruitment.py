@@ -1,6 +1,7 @@
 """Recruitment: rank 10,000 resumes for a job through the actors vs in-process, same run.
 
-    python benchmarks/recruitment.py [--quick] [--quiet] [--resumes N] [--jobs J] [--top-n N]
+    python benchmarks/recruitment.py [--quick] [--quiet | --json] [--resumes N] [--jobs J]
+                                      [--top-n N]
 
 The pool is generated (``scenarios.recruitment.generate``, seed 2024: neither the bundled
 pool's seed nor the calibration's), with ground truth and group labels. "Rank the pool for
@@ -46,6 +47,7 @@ from rich.progress import Progress
 
 from actors import Runtime, RuntimeConfig
 from actors._config import TracingConfig
+from benchmarks._progress import add_flags, silenced
 from memory import MemoryConfig, MemoryService, shared_embedder
 from scenarios import builtin_scenarios
 from scenarios._launch import spawn_agents, start_memory, with_overrides
@@ -116,14 +118,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a small pool (< 1 minute)")
-    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_flags(ap)
     ap.add_argument("--resumes", type=int, default=None)
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--top-n", type=int, default=None)
     args = ap.parse_args()
     n_resumes = args.resumes or (160 if args.quick else 10_000)
     n_jobs = args.jobs or (3 if args.quick else 32)
-    console = Console(quiet=args.quiet, stderr=True)
+    console = Console(quiet=silenced(args), stderr=True)
     tmp = tempfile.mkdtemp(prefix="raygent-bench-recruit-")
     pool = generate(SEED, jobs=n_jobs, resumes=n_resumes)
     truth = pool.truth()["jobs"]
@@ -160,7 +162,7 @@ def main() -> None:
                                            data_dir=os.path.join(tmp, "inproc"))
         print(f"in-process  {n_resumes / inproc_s:8.1f} resumes/s ({inproc_s:.1f} s)",
               flush=True)
-        with Progress(console=console, transient=True, disable=args.quiet) as bar:
+        with Progress(console=console, transient=True, disable=silenced(args)) as bar:
             actors_s, first = through_actors(rt, jobs, resumes, top_n=top_n, bar=bar)
             print(f"actors      {n_resumes / actors_s:8.1f} resumes/s ({actors_s:.1f} s)",
                   flush=True)

@@ -1,6 +1,6 @@
 """Routing through the supervisor versus direct Ray actor calls, side by side in one run.
 
-    python benchmarks/routing.py [--quick]
+    python benchmarks/routing.py [--quick] [--quiet | --json]
 
 Prints the figures, then one JSON object as the last line:
 ``routed_per_s``, ``direct_per_s``, ``ratio`` (routed/direct, many messages in flight),
@@ -51,6 +51,7 @@ from actors import MailboxConfig, Runtime, RuntimeConfig
 from actors._config import JournalConfig, TracingConfig
 from actors.messages import Echo
 from benchmarks._agents import Burst, ClientAgent, DirectActor, DirectClient, Probe, WorkAgent
+from benchmarks._progress import Phases, add_flags, silenced
 from benchmarks._stats import pct
 
 
@@ -146,6 +147,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small run, under a minute")
     ap.add_argument("--address", default=None, help="Ray address (default: start local)")
+    add_flags(ap)
     args = ap.parse_args()
     n = 3000 if args.quick else 20000
     n_lat = 200 if args.quick else 1000
@@ -166,6 +168,8 @@ def main() -> None:
         tracing=TracingConfig(exporter="jsonl", runs_dir=trace_root))).start()
     volatile = Runtime(config=config.evolve(
         namespace="raygent-bench-nojournal", journal=JournalConfig(enabled=False))).start()
+    phases = Phases(["throughput", "latency", "fan-out", "one per call", "agent to agent",
+                     "recovery"], quiet=silenced(args), title="routing").open()
     try:
         rt.spawn(WorkAgent, name="work")
         traced.spawn(WorkAgent, name="work")
@@ -176,6 +180,7 @@ def main() -> None:
         ray.get(direct.handle.remote(Echo(text="warm")))
         rt.ask("work", Echo(text="warm"))
 
+        phases.next("throughput")
         # Throughput, interleaved rounds so drift on a shared machine hits both alike.
         d_rates, r_rates, s_rates, t_rates, v_rates = [], [], [], [], []
         for _ in range(rounds):
@@ -200,6 +205,7 @@ def main() -> None:
             f"{single_per_s:.0f}/s, ratio {single_per_s / direct_per_s:.2f})"
         )
 
+        phases.next("latency")
         # Latency, one request at a time, interleaved.
         d_lat: list[float] = []
         r_lat: list[float] = []
@@ -214,6 +220,7 @@ def main() -> None:
             f"routed p99 {r99:.2f} ms   latency_ratio {d50 / r50:.2f}"
         )
 
+        phases.next("fan-out")
         # Fan-out: one sender to 8 agents.
         names = [f"fan{i}" for i in range(8)]
         for name in names:
@@ -232,6 +239,7 @@ def main() -> None:
         fanout_per_s = _rate(m * 8, time.perf_counter() - t0)
         print(f"fan-out     1 -> 8 agents {fanout_per_s:.0f} msg/s")
 
+        phases.next("one per call")
         # One message per call, from many callers: coroutines, then threads.
         callers, per = (32, 40) if args.quick else (64, 120)
         s_r, s_d, t_r, t_d = [], [], [], []
@@ -250,6 +258,7 @@ def main() -> None:
               f"  16 threads: direct {threads_direct:.0f}/s  routed {threads_routed:.0f}/s"
               f"  ratio {threads_routed / threads_direct:.2f}")
 
+        phases.next("agent to agent")
         # Agent to agent: many in flight, then one at a time.
         rt.spawn(ClientAgent, name="client")
         dclient = ray.remote(DirectClient).remote(direct)
@@ -279,6 +288,7 @@ def main() -> None:
         supervisor_rss = psutil.Process(status.supervisor_pid).memory_info().rss / (1 << 20)
         print(f"footprint   idle agent {agent_rss:.0f} MB   supervisor {supervisor_rss:.0f} MB")
 
+        phases.next("recovery")
         # Recovery: kill the supervisor, time until a message goes through again.
         recoveries = [recovery_seconds(rt, "work") for _ in range(2 if args.quick else 5)]
         recovery_s = statistics.median(recoveries)
@@ -320,6 +330,7 @@ def main() -> None:
             "quick": args.quick,
         }
     finally:
+        phases.close()
         volatile.stop()
         traced.stop()
         rt.stop()

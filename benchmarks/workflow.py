@@ -1,6 +1,6 @@
 """The workflow under a burst, against the same flow as plain sequential Python, one run.
 
-    python benchmarks/workflow.py [--quick] [--events N] [--concurrency C] [--quiet]
+    python benchmarks/workflow.py [--quick] [--events N] [--concurrency C] [--quiet | --json]
 
 A burst of signed events is posted over HTTP to the bundled flow's webhook (deployed on
 a local Ray, journal on with its default ``synchronous=FULL``), and goes through the real
@@ -35,6 +35,7 @@ import ray
 import yaml
 from rich.progress import Progress
 
+from benchmarks._progress import add_flags, silenced
 from benchmarks._stats import pct
 
 SECRET = "whsec_bench_" + "b" * 32
@@ -196,7 +197,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=None, help="events in the burst "
                     "(default 1000, 200 with --quick)")
     ap.add_argument("--concurrency", type=int, default=64, help="posts in flight")
-    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_flags(ap)
     ap.add_argument("--journal-sync", default="FULL", choices=["FULL", "NORMAL"],
                     help="the supervisor journal's synchronous setting (default FULL)")
     args = ap.parse_args()
@@ -224,7 +225,7 @@ def main() -> None:
     rt = Runtime(config=RuntimeConfig(
         namespace="raygent-bench-workflow", tracing=TracingConfig(exporter="none"),
         journal=JournalConfig(synchronous=args.journal_sync))).start()
-    progress = None if args.quiet else Progress(transient=True)
+    progress = None if silenced(args) else Progress(transient=True)
     try:
         t_deploy = time.perf_counter()
         deploy_flow(rt, flow)

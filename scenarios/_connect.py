@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 from actors import RaygentError, Runtime, RuntimeConfig, RuntimeNotStartedError
+from scenarios._system import current, use_token_auth
 
 PROBE_TIMEOUT_S = 3.0
 
-START_HINT = ("start one with `ray start --head`, then "
+START_HINT = ("start one with `raygent up`, or `ray start --head` then "
               "`raygent run ping-pong --address auto --keep`")
 
 
@@ -78,8 +80,27 @@ def probe(address: str) -> None:
         ) from None
 
 
+def system_target(address: str | None, namespace: str | None
+                  ) -> tuple[str | None, str | None]:
+    """Where a command goes: the system ``raygent up`` started, unless told otherwise.
+
+    An explicit address (anything but ``auto``) wins; ``None`` and ``auto`` mean the
+    running ``raygent up`` system when there is one (its Ray is not the one ``auto``
+    would find: it has its own temp dir), else what they meant before.
+    """
+    if address not in (None, "auto"):
+        return address, namespace
+    info = current()
+    if info is None:
+        return address, namespace
+    if info.token:
+        use_token_auth()
+    return info.address, namespace or os.environ.get("RAYGENT_NAMESPACE") or info.namespace
+
+
 def _runtime(address: str | None, namespace: str | None, verbose: bool,
              overrides: dict[str, Any] | None = None) -> Runtime:
+    address, namespace = system_target(address, namespace)
     if address is not None:
         probe(address)
     init_kwargs: dict[str, Any] = {"log_to_driver": verbose}

@@ -11,8 +11,9 @@ import os
 
 import typer
 
-from scenarios.cli import approvals, ask, run, system
+from scenarios.cli import approvals, ask, run, system, up
 from scenarios.cli.memory import memory_app
+from scenarios.cli.runs import runs_app
 from scenarios.cli.trace import trace_cmd
 from scenarios.cli.workflow import webhook_app, workflow_app
 
@@ -33,6 +34,8 @@ app.command("list")(run.list_scenarios)
 app.command("ask")(ask.ask)
 app.command("chat")(ask.chat)
 app.command("status")(system.status)
+app.command("up")(up.up)
+app.command("down")(up.down)
 app.command("pending")(approvals.pending)
 app.command("approve")(approvals.approve)
 app.command("reject")(approvals.reject)
@@ -42,6 +45,7 @@ dlq_app.command("purge")(system.dlq_purge)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(memory_app, name="memory")
 app.command("trace")(trace_cmd)
+app.add_typer(runs_app, name="runs")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(webhook_app, name="webhook")
 

@@ -14,7 +14,9 @@ from actors import RaygentError, Runtime
 from actors import _telemetry as tm
 from scenarios._connect import start_or_join
 from scenarios._launch import with_overrides
+from scenarios._runs import auto_prune
 from scenarios._scenario import Scenario
+from scenarios._system import current
 from scenarios.builtin import DEFAULT_SCENARIO, builtin_scenarios
 from scenarios.cli._edge import (
     JsonOpt,
@@ -75,11 +77,13 @@ def run(
         chosen = Scenario.from_spec(with_overrides(chosen.spec, docs=docs, data_dir=data_dir,
                                                    questions=questions,
                                                    input_paths=inputs))
-    if keep and address is None:
-        fail("--keep needs --address (e.g. --address auto after `ray start --head`): "
-              "the local Ray this command starts ends with it", code=2)
+    system = current() if address in (None, "auto") else None
+    if keep and address is None and system is None:
+        fail("--keep needs --address or a system that outlives the command: start one "
+             "with `raygent up` first (or `ray start --head`, then --address auto)", code=2)
     rounds = count if count is not None else chosen.default_count
-    where = address or "a local Ray"
+    where = (f"the raygent system at {system.address} (`raygent up`)" if system is not None
+             else address or "a local Ray")
     # --json and --quiet silence the scenario's progress and tables (a quiet console).
     out = Console(quiet=True) if (json_out or quiet) else console
     out.print(f"running [bold cyan]{chosen.name}[/] (n={rounds}) on {where}")
@@ -101,6 +105,9 @@ def run(
         t_done = time.perf_counter()
     finally:
         _finish(runtime, chosen, keep=keep, created=created)
+        # Retention: the runs directory must not grow without bound (this run is kept).
+        tracing = runtime.config.tracing
+        auto_prune(tracing.runs_dir, tracing.keep_runs, tracing.keep_days, active={run_id})
     timing = f"{t_done - t_ready:.2f}s (+{t_ready - t0:.1f}s to start)"
     if json_out:
         print_json({"scenario": chosen.name, "ok": result.ok, "summary": result.summary,
@@ -114,8 +121,8 @@ def run(
         where = f" (`raygent trace {run_id}`)" if trace_dir else ""
         console.print(f"run {run_id}  trace {trace_id}{where}", markup=False)
     if keep:
-        console.print(f"the system keeps running: `raygent status --address {address}`",
-                      markup=False)
+        hint = "" if system is not None else f" --address {address}"
+        console.print(f"the system keeps running: `raygent status{hint}`", markup=False)
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -192,7 +192,7 @@ def trace_cmd(
         help="Run to show (a unique prefix is enough).",
         show_default="the newest run")] = None,
     runs_dir: Annotated[str | None, typer.Option(
-        "--runs-dir", show_default="$RAYGENT_TRACE_DIR or ~/.raygent/runs",
+        "--runs-dir", show_default="$RAYGENT_TRACE_DIR or $RAYGENT_HOME/runs",
         help="Directory holding the runs' trace files.")] = None,
     trace_id: Annotated[str | None, typer.Option(
         "--trace", show_default=False,
