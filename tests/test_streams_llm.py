@@ -65,5 +65,5 @@ def test_a_server_error_reaches_the_reader(make_runtime: Any, srv: LLMServer) ->
     rt = make_runtime()
     spawn_llm(rt, srv)
     srv.always(Reply(status=400, json=openai_error("bad model")))
-    with pytest.raises((HandlerError, RaygentError), match="bad model|400"):
+    with pytest.raises((HandlerError, RaygentError), match=r"bad model|400"):
         list(rt.stream("llm", StreamComplete.question("x"), timeout_s=30))
