@@ -62,3 +62,21 @@ class Counter(Agent):
     @handles
     async def whole(self, msg: Whole, ctx: Any) -> str:
         return msg.text.upper()
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Relay:
+    """Stream Count(n) from agent ``source``, each chunk times ten."""
+
+    source: str
+    n: int
+    pause_s: float = 0.0
+
+
+class Relayer(Agent):
+    @handles
+    async def relay(self, msg: Relay, ctx: Any) -> AsyncIterator[int]:
+        async for chunk in self.stream_async(msg.source, Count(n=msg.n, pause_s=msg.pause_s),
+                                             timeout_s=60):
+            yield chunk * 10

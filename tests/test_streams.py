@@ -12,7 +12,7 @@ from actors import HandlerError, MessageError, StreamLostError
 from actors._ray import agent_handle
 from actors._streams import StreamBuffer
 from tests.conftest import wait_for
-from tests.stream_agents import Count, Counter, StreamLog, Whole
+from tests.stream_agents import Count, Counter, Relay, Relayer, StreamLog, Whole
 
 WINDOW = StreamBuffer("w").window
 
@@ -91,3 +91,18 @@ def test_bad_input_is_refused_at_open(make_runtime: Any) -> None:
         rt.stream("nobody", Count(n=1))
     with pytest.raises(MessageError):
         rt.stream("c", object())
+
+
+def test_an_agent_streams_from_another_and_cancel_reaches_the_source(
+        make_runtime: Any) -> None:
+    rt = make_runtime()
+    rt.spawn(Counter, name="c")
+    rt.spawn(Relayer, name="r")
+    assert list(rt.stream("r", Relay(source="c", n=25), timeout_s=60)) == \
+        [i * 10 for i in range(25)]
+    for chunk in rt.stream("r", Relay(source="c", n=100_000, pause_s=0.001), timeout_s=60):
+        if chunk == 50:
+            break
+    # Closing the outer stream closes the relay's generator, whose reader cancels the inner.
+    wait_for(lambda: rt.ask("c", StreamLog())["closed"] == 2)
+    assert rt.ask("c", StreamLog())["finished"] == 1
