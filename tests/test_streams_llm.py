@@ -67,3 +67,31 @@ def test_a_server_error_reaches_the_reader(make_runtime: Any, srv: LLMServer) ->
     srv.always(Reply(status=400, json=openai_error("bad model")))
     with pytest.raises((HandlerError, RaygentError), match=r"bad model|400"):
         list(rt.stream("llm", StreamComplete.question("x"), timeout_s=30))
+
+
+@pytest.mark.cluster  # the CLI starts its own Ray
+def test_raygent_ask_prints_the_streamed_tokens(srv: LLMServer, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    raygent = os.path.join(os.path.dirname(sys.executable), "raygent")
+    env = {**os.environ, "RAYGENT_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("RAY_ADDRESS", None)
+    store = str(tmp_path / "mem")
+    corpus = os.path.join(ROOT, "scenarios", "rag_qa", "data", "rag_corpus.jsonl")
+    done = subprocess.run([raygent, "memory", "ingest", corpus, "--data-dir", store],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = "Ray actors keep state between calls [1]"
+    srv.always(Reply(text=text, chunk_delay_s=0.01))
+    done = subprocess.run([raygent, "ask", "what is a ray actor?", "--data-dir", store,
+                           "--llm-url", srv.base_url, "--model", MODEL],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"A: {text}" in done.stdout
+    assert "citations: [1] " in done.stdout
+    assert any(r.json.get("stream") is True for r in srv.chat_requests())
