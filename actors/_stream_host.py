@@ -1,7 +1,8 @@
 """The producer's side of a stream: run one handler and hand each chunk to ``emit``.
 
-A streaming handler is an async generator (``async def h(self, msg): yield chunk``); any
-other handler streams nothing and its return value is the stream's final reply. Chunks are
+A streaming handler is an async generator (``async def h(self, msg): yield chunk``) or any
+handler calling ``await ctx.emit(chunk)``; a plain handler's return value is the stream's
+final reply. Chunks are
 handed over one at a time and ``emit`` waits while the reader is a window behind, so the
 handler is paced by its reader. When the reader leaves, ``emit`` raises
 ``StreamCancelledError``: the generator is closed (its ``finally`` blocks run) and the
@@ -11,6 +12,7 @@ error ends the call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,7 +40,7 @@ async def run_stream(agent: Agent, env: Envelope, emit: Emit) -> Any:
     fn = getattr(agent, attr)
     token = CURRENT_SCOPE.set(HandlerScope(env))
     try:
-        ctx = MessageContext.of(env)
+        ctx = dataclasses.replace(MessageContext.of(env), _emit=emit)
         if inspect.isasyncgenfunction(fn):
             gen = fn(env.payload, ctx)
             try:

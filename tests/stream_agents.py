@@ -32,6 +32,12 @@ class Whole:
     text: str
 
 
+@message
+@dataclass(frozen=True, kw_only=True)
+class EmitSome:
+    n: int
+
+
 class Counter(Agent):
     """Streams numbers and remembers how far it got and whether it was stopped."""
 
@@ -58,6 +64,12 @@ class Counter(Agent):
     @handles
     async def log(self, msg: StreamLog, ctx: Any) -> dict[str, int]:
         return {"emitted": self.emitted, "closed": self.closed, "finished": self.finished}
+
+    @handles
+    async def emit_some(self, msg: EmitSome, ctx: Any) -> str:
+        for i in range(msg.n):
+            await ctx.emit(f"e{i}")
+        return "done"
 
     @handles
     async def whole(self, msg: Whole, ctx: Any) -> str:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import ray
 
-from actors import HandlerError, MessageError, StreamLostError
+from actors import HandlerError, MessageError, RaygentError, StreamLostError
 from actors._ray import agent_handle
 from actors._streams import StreamBuffer
 from tests.conftest import wait_for
-from tests.stream_agents import Count, Counter, Relay, Relayer, StreamLog, Whole
+from tests.stream_agents import Count, Counter, EmitSome, Relay, Relayer, StreamLog, Whole
 
 WINDOW = StreamBuffer("w").window
 
@@ -106,3 +106,11 @@ def test_an_agent_streams_from_another_and_cancel_reaches_the_source(
     # Closing the outer stream closes the relay's generator, whose reader cancels the inner.
     wait_for(lambda: rt.ask("c", StreamLog())["closed"] == 2)
     assert rt.ask("c", StreamLog())["finished"] == 1
+
+
+def test_ctx_emit_streams_and_needs_a_streamed_request(make_runtime: Any) -> None:
+    rt = make_runtime()
+    rt.spawn(Counter, name="c")
+    assert list(rt.stream("c", EmitSome(n=5), timeout_s=60)) == [f"e{i}" for i in range(5)]
+    with pytest.raises(RaygentError, match=r"ctx\.emit needs a streamed request"):
+        rt.ask("c", EmitSome(n=1), timeout_s=30)
