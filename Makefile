@@ -43,6 +43,7 @@ bench: install
 	$(PY) benchmarks/rag.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/recruitment.py
+	$(PY) benchmarks/stream.py
 
 bench-quick: install
 	$(PY) benchmarks/routing.py --quick
@@ -50,6 +51,7 @@ bench-quick: install
 	$(PY) benchmarks/rag.py --quick
 	$(PY) benchmarks/scale.py --quick
 	$(PY) benchmarks/recruitment.py --quick
+	$(PY) benchmarks/stream.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -69,9 +69,15 @@ if TYPE_CHECKING:
     from actors._status import AgentStatus as AgentStatus
     from actors._status import DeadLetter as DeadLetter
     from actors._status import SystemStatus as SystemStatus
+    from actors._stream_errors import StreamCancelledError as StreamCancelledError
+    from actors._stream_errors import StreamError as StreamError
+    from actors._stream_errors import StreamLostError as StreamLostError
     from actors._supervisor import SupervisorCore as SupervisorCore
 
 _EXPORTS: dict[str, str] = {
+    "StreamCancelledError": "actors._stream_errors",
+    "StreamError": "actors._stream_errors",
+    "StreamLostError": "actors._stream_errors",
     "code_runtime_env": "actors._shipping",
     "Agent": "actors._agent",
     "handles": "actors._agent",
@@ -200,6 +206,9 @@ __all__ = [
     "RuntimeConfig",
     "RuntimeNotStartedError",
     "Secret",
+    "StreamCancelledError",
+    "StreamError",
+    "StreamLostError",
     "SupervisorCore",
     "SystemStatus",
     "UnknownKindError",

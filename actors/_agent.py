@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_type_hints
 
 from actors._envelope import CURRENT_SCOPE
@@ -311,6 +311,25 @@ class Agent:
     def publish(self, topic: str, payload: Any) -> int:
         """Blocking :meth:`publish_async`, for plain ``def`` handlers."""
         return self._blocking(self.publish_async(topic, payload))
+
+    async def stream_async(self, recipient: str, payload: Any, *,
+                           timeout_s: float | None = None) -> AsyncIterator[Any]:
+        """Read another agent's streamed reply chunk by chunk (docs/streaming.md).
+
+        Leaving the loop early cancels the stream; a streaming handler may pass chunks on
+        with ``yield`` as they come.
+
+        Raises:
+            StreamLostError: The producer died mid-stream or ``timeout_s`` ran out.
+            HandlerError: The producing handler raised.
+        """
+        opener = getattr(self._need_transport(), "stream", None)
+        if opener is None:
+            raise RaygentError(f"agent {self.name!r}'s transport cannot stream: run it "
+                               "in a Ray runtime")
+        reader = await opener(recipient, payload, timeout_s=timeout_s)
+        async for chunk in reader:
+            yield chunk
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -130,6 +130,8 @@ class MessageContext:
     dedupe_key: str = ""
     reply_to: str | None = None  # the message whose handling sent this one, if any
     _effects: EffectRunner | None = field(default=None, repr=False, compare=False)
+    _emit: Callable[[Any], Awaitable[Any]] | None = field(default=None, repr=False,
+                                                          compare=False)
 
     @classmethod
     def of(cls, env: Envelope, effects: EffectRunner | None = None) -> MessageContext:
@@ -147,6 +149,19 @@ class MessageContext:
             reply_to=env.reply_to,
             _effects=effects,
         )
+
+    async def emit(self, chunk: Any) -> None:
+        """Send one partial result to a streaming reader (docs/streaming.md).
+
+        Waits while the reader is a window behind. Raises ``StreamCancelledError`` when the
+        reader has left, and ``RaygentError`` when the message was not sent with
+        ``stream``/``stream_async`` (a plain ``ask`` has no one to read chunks).
+        """
+        if self._emit is None:
+            from actors._errors import RaygentError
+            raise RaygentError(f"ctx.emit needs a streamed request: {self.kind!r} came by "
+                               "send/ask; read it with Runtime.stream or Agent.stream_async")
+        await self._emit(chunk)
 
     async def effect(self, name: str, fn: Callable[[], Awaitable[T] | T], *,
                      key: str | None = None) -> T:

@@ -33,6 +33,7 @@ and every one survives a pickle round trip (errors cross Ray process boundaries)
     │   ├── UntrustedModuleError    a scenario naming code outside the allowed modules
     │   └── PathNotAllowedError     a file outside the roots memory may read
     ├── ApprovalError               human approvals (``actors/_approval_errors.py``)
+    ├── StreamError                 streamed replies (``actors/_stream_errors.py``)
     ├── StoreError                  memory store problems (see ``memory``)
     │   ├── InvalidRecordError
     │   ├── DuplicateIdError

@@ -38,6 +38,7 @@ from actors._memory_client import MemoryClient
 from actors._ray_errors import unwrap
 from actors._secrets import guard_process
 from actors._spec import AgentSpec, BatchResult
+from actors._stream_host import run_stream
 from actors._transport import SupervisorTransport
 
 log = logging.getLogger("raygent")
@@ -142,6 +143,16 @@ class AgentActor:
 
     async def health(self) -> None:
         await self._host.health()
+
+    async def stream(self, env: Envelope, sid: str) -> Any:
+        """Run one handler as a stream, each chunk sent to the supervisor's buffer."""
+        agent = self._host.agent
+        if agent is None:
+            raise AgentUnavailableError(self._spec.name, "it is still starting")
+
+        async def emit(chunk: Any) -> None:
+            await self._call_supervisor("stream_emit", sid, chunk)
+        return await run_stream(agent, env, emit)
 
     async def stop(self) -> bytes | None:
         try:
@@ -257,6 +268,13 @@ class RayBackend:
         except RayActorError as exc:
             raise AgentUnavailableError(batch[0].recipient or "?",
                                         type(exc).__name__) from None
+
+    async def stream(self, ref: Any, env: Envelope, sid: str) -> Any:
+        """Run ``env``'s handler as stream ``sid`` (``actors/_supervisor_streams.py``)."""
+        try:
+            return await ref.stream.remote(env, sid)
+        except RayTaskError as exc:
+            raise unwrap(exc) from None
 
     async def health(self, ref: Any) -> None:
         try:

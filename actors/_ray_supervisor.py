@@ -29,6 +29,7 @@ from actors._secrets import guard_process
 from actors._spec import AgentSpec
 from actors._sqlite_journal import open_journal
 from actors._status import AgentStatus, DeadLetter, SystemStatus
+from actors._streams import Pulled
 from actors._supervisor import SupervisorCore
 from actors.messages import AgentEvent
 
@@ -83,6 +84,20 @@ class SupervisorActor:
                        linger_s: float = 0.0005, poll_s: float = 5.0) -> ExchangeResult:
         return await self._run(self._core.exchange, sender, sends, wait_s, asks, collect,  # type: ignore[no-any-return]
                                token, linger_s, poll_s)
+
+    async def stream_open(self, env: Envelope, token: str | None = None) -> str:
+        return await self._run(self._core.stream_open, env, token)  # type: ignore[no-any-return]
+
+    async def stream_emit(self, sid: str, chunk: Any) -> int:
+        return await self._core.stream_emit(sid, chunk)
+
+    async def stream_pull(self, sid: str, max_items: int = 64, wait_s: float | None = 1.0
+                          ) -> Pulled:
+        return await self._core.stream_pull(sid, max_items, wait_s)
+
+    async def stream_cancel(self, sid: str, reason: str = "the consumer closed the stream"
+                            ) -> None:
+        await self._core.stream_cancel(sid, reason)
 
     async def publish(self, env: Envelope, token: str | None = None) -> int:
         return await self._run(self._core.publish, env, token)  # type: ignore[no-any-return]

@@ -35,12 +35,13 @@ from actors._outbox import Outbox
 from actors._ray_supervisor import supervisor_handle
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
+from actors._stream_client import StreamCalls
 from actors.messages import AgentEvent
 
 A = TypeVar("A", bound=Agent)
 
 
-class Runtime(Messaging, ApprovalCalls):
+class Runtime(Messaging, ApprovalCalls, StreamCalls):
     """A connection to one raygent system (one supervisor, in one Ray namespace).
 
     Args:

@@ -48,10 +48,11 @@ from actors._spec import AgentSpec
 from actors._status import AgentStatus, SystemStatus
 from actors._supervision import SupervisionPart
 from actors._supervisor_base import AgentBackend
+from actors._supervisor_streams import StreamPart
 
 
 class SupervisorCore(AdmissionPart, ExchangePart, DispatchPart, SupervisionPart,
-                     DeadLetterPart, EventsPart, RecoveryPart, ApprovalPart):
+                     DeadLetterPart, EventsPart, RecoveryPart, ApprovalPart, StreamPart):
     """One system's supervisor. Every agent-to-agent message passes through it."""
 
     def __init__(self, config: RuntimeConfig, backend: AgentBackend,

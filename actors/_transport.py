@@ -24,6 +24,8 @@ from actors._envelope import CURRENT_SCOPE, Envelope, loads
 from actors._errors import MessageTooLargeError, NotSerializableError, RaygentError
 from actors._outbox import Outbox
 from actors._registry import kind_of
+from actors._stream_client import StreamReader
+from actors._streams import Pulled
 
 
 def make_envelope(
@@ -136,6 +138,24 @@ class SupervisorTransport:
             lambda env: self.outbox.ask(env, timeout), recipient=recipient,
             payload=payload, ttl_s=timeout, expects_reply=True)
         return reply_value(outcome)
+
+    async def stream(self, recipient: str, payload: Any, *, timeout_s: float | None = None
+                     ) -> StreamReader:
+        """Open a stream from ``recipient``'s handler (``Agent.stream_async``)."""
+        timeout = self._ask_timeout_s if timeout_s is None else timeout_s
+        sid = str(await self._emit(
+            tm.span_ask(recipient), SpanKind.CLIENT, recipient,
+            lambda env: self._call("stream_open", env, self._token), recipient=recipient,
+            payload=payload, ttl_s=timeout, expects_reply=True))
+
+        async def pull(n: int, wait: float | None) -> Pulled:
+            got: Pulled = await self._call("stream_pull", sid, n,
+                                           5.0 if wait is None else min(wait, 5.0))
+            return got
+
+        async def cancel(reason: str) -> None:
+            await self._call("stream_cancel", sid, reason)
+        return StreamReader(sid, pull, cancel, timeout_s=timeout)
 
     async def publish(self, topic: str, payload: Any) -> int:
         return int(await self._emit(

@@ -31,6 +31,7 @@ from actors.llm._types import Usage as Usage
 from actors.llm._types import format_context_prompt as format_context_prompt
 from actors.llm._types import rag_messages as rag_messages
 from actors.llm.messages import Complete as Complete
+from actors.llm.messages import StreamComplete as StreamComplete
 
 __all__ = [
     "IDK",
@@ -53,6 +54,7 @@ __all__ = [
     "LLMTimeoutError",
     "OpenAIBackend",
     "OpenAIConfig",
+    "StreamComplete",
     "Usage",
     "backend_from_config",
     "format_context_prompt",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,7 +36,7 @@ from actors.llm._factory import KINDS, backend_from_config
 from actors.llm._types import (
     Completion,
 )
-from actors.llm.messages import Complete
+from actors.llm.messages import Complete, StreamComplete
 
 #: The most requests one agent runs at once; ``concurrency`` in the config may only lower it.
 MAX_CONCURRENCY = 64
@@ -144,6 +144,34 @@ class LLMAgent(Agent):
                                               timeout_s=remaining, **msg.params)
         except TimeoutError:
             raise LLMTimeoutError(target, round(budget, 3)) from None
+
+    @handles
+    async def on_stream(self, msg: StreamComplete, ctx: MessageContext) -> AsyncIterator[str]:
+        """Stream one completion's text deltas (``Runtime.stream(agent, StreamComplete)``).
+
+        The first delta is passed on as soon as the backend has it; a reader that stops
+        reading closes the backend's stream (the model call ends with it).
+
+        Raises:
+            LLMTimeoutError: If the budget runs out before the stream ends.
+            LLMError: Whatever else the backend raises.
+        """
+        backend = self._need_backend()
+        assert self._gate is not None
+        budget = msg.timeout_s if msg.timeout_s is not None else self.settings.timeout_s
+        if ctx.deadline is not None:
+            budget = min(budget, ctx.deadline - time.time())
+        if budget <= 0:
+            raise LLMTimeoutError(f"LLM agent {self.name!r}", 0.0)
+        async with self._gate:
+            deltas = backend.stream(msg.messages, context=msg.context, timeout_s=budget,
+                                    **msg.params)
+            try:
+                async for delta in deltas:
+                    if delta:
+                        yield delta
+            finally:
+                await deltas.aclose()  # type: ignore[attr-defined]
 
 
 __all__ = ["LLMAgent", "LLMAgentConfig"]

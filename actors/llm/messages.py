@@ -86,4 +86,14 @@ class Complete:
                    timeout_s=timeout_s)
 
 
-__all__ = ["ChatMessage", "Citation", "Complete", "Completion", "Usage"]
+@message(kind="llm.StreamComplete")
+@dataclass(frozen=True, kw_only=True)
+class StreamComplete(Complete):
+    """A :class:`Complete` answered as a stream of text deltas (``Runtime.stream``).
+
+    Same fields; the chunks are strings as the model produces them, and there is no final
+    :class:`Completion` (join the chunks for the whole text).
+    """
+
+
+__all__ = ["ChatMessage", "Citation", "Complete", "Completion", "StreamComplete", "Usage"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,7 +47,7 @@ def ask(
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Answer one question, with citations, from an ingested store (rag-qa's agents)."""
-    from scenarios.rag_qa import Answer, Question, print_answer
+    from scenarios.rag_qa import Answer, Question
 
     if not question.strip():
         fail("the question is empty: ask something", code=2)
@@ -56,8 +56,11 @@ def ask(
     runtime, created = start_or_join(address, namespace, verbose=verbose)
     try:
         _ensure_rag_agents(runtime, data_dir=data_dir, llm_url=llm_url, model=model)
-        answer: Answer = runtime.ask("retriever", Question(text=question, k=k, mode=mode),
-                                     timeout_s=120)
+        if as_json:
+            answer: Answer = runtime.ask("retriever", Question(text=question, k=k, mode=mode),
+                                         timeout_s=120)
+        else:
+            answer = stream_answer(runtime, question, k=k, mode=mode)
     finally:
         if created:
             runtime.stop()
@@ -69,9 +72,33 @@ def ask(
                      "sources": [{"id": s.id, "score": s.score, "vector_score": s.vector_score,
                                   "keyword_score": s.keyword_score, "text": s.text}
                                  for s in answer.sources]})
-    else:
-        print_answer(console, answer)
     raise typer.Exit(1 if answer.error else 0)
+
+
+def stream_answer(runtime: Runtime, question: str, *, k: int, mode: str | None = None) -> Any:
+    """Print the answer's tokens as the model makes them, then its citations and sources."""
+    from scenarios.rag_qa import StreamQuestion
+    from scenarios.rag_qa._rag import sources_table
+
+    console.print(f"[bold]Q:[/] {question}")
+    console.print("[bold]A:[/] ", end="")
+    answer: Any = None
+    for chunk in runtime.stream("retriever", StreamQuestion(text=question, k=k, mode=mode),
+                                timeout_s=120):
+        if isinstance(chunk, str):
+            console.print(chunk, end="", markup=False, highlight=False, soft_wrap=True)
+            console.file.flush()
+        else:
+            answer = chunk
+    console.print()
+    if answer is None:
+        raise RaygentError("the retriever's stream ended without its answer: check the "
+                           "rag-qa agents' versions")
+    cites = ", ".join(f"[{i}] {d}" for i, d in enumerate(answer.cited, 1)) or "none"
+    console.print(f"   [dim]citations: {cites}; retrieval {answer.retrieval_ms:.1f} ms, "
+                  f"answer {answer.answer_ms:.1f} ms[/]")
+    console.print(sources_table(answer))
+    return answer
 
 
 def _ensure_rag_agents(runtime: Runtime, *, data_dir: str | None, llm_url: str | None,
@@ -112,8 +139,6 @@ def chat(
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Ask questions one after another; an empty line, `exit` or Ctrl-D ends the chat."""
-    from scenarios.rag_qa import Question, print_answer
-
     runtime, created = start_or_join(address, namespace, verbose=verbose)
     try:
         _ensure_rag_agents(runtime, data_dir=data_dir, llm_url=llm_url, model=model)
@@ -127,8 +152,7 @@ def chat(
             if not question or question.lower() in ("exit", "quit"):
                 break
             try:
-                print_answer(console, runtime.ask("retriever", Question(text=question, k=k),
-                                                  timeout_s=120))
+                stream_answer(runtime, question, k=k)
             except RaygentError as exc:
                 # One bad question must not end the conversation.
                 err_console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)

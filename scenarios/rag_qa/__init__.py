@@ -18,7 +18,21 @@ from scenarios.rag_qa.messages import Answer as Answer
 from scenarios.rag_qa.messages import Compose as Compose
 from scenarios.rag_qa.messages import Question as Question
 from scenarios.rag_qa.messages import Source as Source
+from scenarios.rag_qa.messages import StreamQuestion as StreamQuestion
 
-__all__ = ["DATA_DIR", "DATA_QUESTIONS", "Answer", "AnswererAgent", "Compose", "Question",
-           "RetrieverAgent", "Source", "doc_of", "drive", "judge", "load_questions",
-           "print_answer"]
+__all__ = [
+           "DATA_DIR",
+           "DATA_QUESTIONS",
+           "Answer",
+           "AnswererAgent",
+           "Compose",
+           "Question",
+           "RetrieverAgent",
+           "Source",
+           "StreamQuestion",
+           "doc_of",
+           "drive",
+           "judge",
+           "load_questions",
+           "print_answer",
+]

@@ -10,8 +10,10 @@ and still lists the retrieved sources.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +21,16 @@ from rich.table import Table
 
 from actors import Agent, MessageContext, RaygentError, handles
 from actors._errors import InvalidQueryError
-from actors.llm import Complete, Completion
+from actors.llm import Complete, Completion, StreamComplete
 from scenarios._result import ScenarioResult
-from scenarios.rag_qa.messages import Answer, Compose, Question, Source
+from scenarios.rag_qa.messages import (
+    Answer,
+    Compose,
+    ComposeStream,
+    Question,
+    Source,
+    StreamQuestion,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,8 +59,7 @@ class RetrieverAgent(Agent):
         self.max_chars = int(self.config.get("max_chars", 2000))
         self.timeout_s = float(self.config.get("timeout_s", 60.0))
 
-    @handles
-    async def on_question(self, msg: Question, ctx: MessageContext) -> Answer:
+    async def _search(self, msg: Question) -> tuple[str, tuple[Source, ...], float]:
         text = msg.text.strip() if isinstance(msg.text, str) else ""
         if not text:
             raise InvalidQueryError("the question is empty: ask something")
@@ -62,8 +70,29 @@ class RetrieverAgent(Agent):
         t0 = time.perf_counter()
         hits = await self.memory.search_async(text, k=msg.k or self.k,
                                               mode=msg.mode or self.mode)
-        retrieval_ms = (time.perf_counter() - t0) * 1000
-        sources = tuple(Source.of(h) for h in hits)
+        return text, tuple(Source.of(h) for h in hits), (time.perf_counter() - t0) * 1000
+
+    @handles
+    async def on_stream_question(self, msg: StreamQuestion, ctx: MessageContext
+                                 ) -> AsyncIterator[str | Answer]:
+        """The answer's text deltas as the model makes them, then the whole Answer."""
+        text, sources, retrieval_ms = await self._search(msg)
+        t0 = time.perf_counter()
+        parts: list[str] = []
+        async for delta in self.stream_async(self.answerer, ComposeStream(
+                question=text, sources=sources), timeout_s=self.timeout_s):
+            parts.append(str(delta))
+            yield str(delta)
+        whole = "".join(parts)
+        marks = [int(n) for n in re.findall(r"\[(\d+)\]", whole)]
+        cited = tuple(dict.fromkeys(sources[n - 1].id for n in marks if 0 < n <= len(sources)))
+        yield Answer(question=text, text=whole, cited=cited, sources=sources,
+                     retrieval_ms=round(retrieval_ms, 3),
+                     answer_ms=round((time.perf_counter() - t0) * 1000, 3))
+
+    @handles
+    async def on_question(self, msg: Question, ctx: MessageContext) -> Answer:
+        text, sources, retrieval_ms = await self._search(msg)
         answer: Answer = await self.ask_async(
             self.answerer, Compose(question=text, sources=sources), timeout_s=self.timeout_s)
         return Answer(question=answer.question, text=answer.text, cited=answer.cited,
@@ -98,6 +127,18 @@ class AnswererAgent(Agent):
         return Answer(question=msg.question, text=completion.text, cited=cited,
                       sources=msg.sources,
                       answer_ms=round((time.perf_counter() - t0) * 1000, 3))
+
+
+    @handles
+    async def on_compose_stream(self, msg: ComposeStream, ctx: MessageContext
+                                ) -> AsyncIterator[str]:
+        """The model's text deltas for the answer, as they come."""
+        request = StreamComplete.question(msg.question,
+                                          context=[(s.id, s.text) for s in msg.sources],
+                                          timeout_s=self.timeout_s)
+        async for delta in self.stream_async(self.llm_agent, request,
+                                             timeout_s=self.timeout_s + 5):
+            yield str(delta)
 
 
 def load_questions(path: str) -> list[dict[str, Any]]:

@@ -54,3 +54,16 @@ class Answer:
     error: str | None = None
     retrieval_ms: float = 0.0
     answer_ms: float = 0.0
+
+
+@message(kind="rag.StreamQuestion")
+@dataclass(frozen=True, kw_only=True)
+class StreamQuestion(Question):
+    """A :class:`Question` answered as a stream: text deltas, then the whole :class:`Answer`."""
+
+
+@message(kind="rag.ComposeStream")
+@dataclass(frozen=True, kw_only=True)
+class ComposeStream(Compose):
+    """A :class:`Compose` answered as the model's text deltas."""
+
