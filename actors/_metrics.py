@@ -30,6 +30,16 @@ HISTOGRAMS = (BATCH_LATENCY, MEMORY_SEARCH_LATENCY, HANDLER_LATENCY, JOURNAL_COM
 ALL = COUNTERS + GAUGES + HISTOGRAMS
 
 
+def exported(name: str) -> tuple[str, ...]:
+    """The series Ray's Prometheus endpoint shows for one of ours (checked by scraping,
+    Ray 2.60): a ``ray_`` prefix, ``_total`` on counters, histograms as three series."""
+    if name in COUNTERS:
+        return (f"ray_{name}_total",)
+    if name in HISTOGRAMS:
+        return tuple(f"ray_{name}_{s}" for s in ("bucket", "sum", "count"))
+    return (f"ray_{name}",)
+
+
 class Metrics(Protocol):
     def count(self, name: str, value: float, agent: str) -> None: ...
     def gauge(self, name: str, value: float, agent: str) -> None: ...

@@ -127,23 +127,16 @@ def test_group_commits_are_timed_and_the_backlog_counts_uncommitted_writes(
     assert len(rec.observed[mx.JOURNAL_COMMIT_LATENCY, SUPERVISOR, ""]) == 1
 
 
-def _exported(name: str) -> set[str]:
-    """The series names Ray exports for one of our metrics."""
-    if name in mx.HISTOGRAMS:
-        return {f"ray_{name}_{s}" for s in ("bucket", "sum", "count")}
-    return {f"ray_{name}"}
-
-
 def test_the_dashboard_is_valid_json_and_shows_every_metric_and_no_other() -> None:
     board = json.loads(DASHBOARD.read_text())
     assert any(v["type"] == "datasource" and v["query"] == "prometheus"
                for v in board["templating"]["list"])
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
     used = {m for e in exprs for m in re.findall(r"\bray_raygent_[a-z_]+", e)}
-    known = set().union(*(_exported(n) for n in mx.ALL))
+    known = {e for n in mx.ALL for e in mx.exported(n)}
     assert used <= known, sorted(used - known)
     for name in mx.ALL:
-        assert used & _exported(name), f"no panel shows {name}"
+        assert used & set(mx.exported(name)), f"no panel shows {name}"
     for p in board["panels"]:
         for t in p.get("targets", []):
             assert p["datasource"]["uid"] == "${datasource}"
