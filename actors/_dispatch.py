@@ -122,6 +122,8 @@ class DispatchPart(CoreState):
             crash_point(self.config.fault_file, "delivered")
             rec.inflight = []
             self.metrics.observe(mx.BATCH_LATENCY, time.perf_counter() - started, rec.name)
+            for kind, seconds in result.handler_times:
+                self.metrics.observe(mx.HANDLER_LATENCY, seconds, rec.name, kind)
             if rec.isolate > 0:
                 rec.isolate -= len(batch)
             answered = self._apply(rec, batch, result)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,8 @@ class GroupCommit:
         self._committed = 0  # ops on disk so far, ever
         self._after: list[Callable[[], object]] = []
         self._running: asyncio.Future[None] | None = None
+        # Told the seconds of each commit (the journal-lag histogram); set by the owner.
+        self.on_timed: Callable[[float], object] | None = None
 
     def queue(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Queue one statement, run once per row."""
@@ -52,6 +55,11 @@ class GroupCommit:
     def pending(self) -> bool:
         return self._queued > self._committed
 
+    @property
+    def backlog(self) -> int:
+        """Statements queued and not yet committed."""
+        return self._queued - self._committed
+
     def commit(self) -> None:
         """Commit everything queued, now, in this thread.
 
@@ -63,6 +71,7 @@ class GroupCommit:
             if not self._ops:
                 return
             ops, target, after = self._ops, self._queued, self._after
+            started = time.perf_counter()
             try:
                 with self.db:
                     for sql, rows in ops:
@@ -71,6 +80,8 @@ class GroupCommit:
                 raise self._on_error(exc) from None
             self._ops, self._after = [], []
             self._committed = target
+        if self.on_timed is not None:
+            self.on_timed(time.perf_counter() - started)
         for fn in after:
             fn()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import pickle
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, cast
@@ -75,6 +76,7 @@ class AgentHost:
         self._seen: OrderedDict[str, Any] = OrderedDict()
         self.agent: Agent | None = None
         self.handled = 0
+        self._times: list[tuple[str, float]] = []  # (kind, seconds) per handler run
         self._is_async: dict[str, bool] = {}
         self._timeouts: dict[str, float] = dict(getattr(spec.cls, "_raygent_timeouts", {}))
         self.fault: str | None = None  # set when the agent must be restarted now
@@ -176,8 +178,9 @@ class AgentHost:
             rss = psutil.Process().memory_info().rss / (1 << 20)
             if rss > limit:
                 self.fault = f"memory {rss:.0f} MB over its limit of {limit:.0f} MB"
+        times, self._times = self._times, []
         return BatchResult(outcomes=outcomes, snapshot=snapshot, exit=agent._exit_reason,
-                           fault=self.fault)
+                           fault=self.fault, handler_times=times)
 
     async def _deliver_concurrently(self, agent: Agent, batch: list[Envelope]
                                     ) -> list[Outcome]:
@@ -281,6 +284,7 @@ class AgentHost:
     async def _one_async(self, agent: Agent, env: Envelope, span: Span | None) -> Outcome:
         attr = type(agent)._raygent_handlers.get(env.kind)
         token = CURRENT_SCOPE.set(HandlerScope(env))
+        started = time.perf_counter()
         try:
             ctx = MessageContext.of(env, self._effects)
             if attr is None:
@@ -307,10 +311,12 @@ class AgentHost:
             return self._fail(env, exc, span)
         finally:
             CURRENT_SCOPE.reset(token)
+            self._times.append((env.kind, time.perf_counter() - started))
         return self._remember(env, reply)
 
     def _one_sync(self, agent: Agent, env: Envelope, span: Span | None) -> Outcome:
         token = CURRENT_SCOPE.set(HandlerScope(env))
+        started = time.perf_counter()
         try:
             handler = getattr(agent, type(agent)._raygent_handlers[env.kind])
             reply = _pack_reply(env, handler(env.payload, MessageContext.of(env, self._effects)))
@@ -318,6 +324,7 @@ class AgentHost:
             return self._fail(env, exc, span)
         finally:
             CURRENT_SCOPE.reset(token)
+            self._times.append((env.kind, time.perf_counter() - started))
         return self._remember(env, reply)
 
     def _duplicate(self, env: Envelope) -> Outcome | None:

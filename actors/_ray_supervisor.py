@@ -25,9 +25,10 @@ from actors._errors import RaygentError
 from actors._exchange import ExchangeResult
 from actors._metrics import RayMetrics
 from actors._ray import RayBackend, process_facts, tracer_for
+from actors._sampler import Sample, sample_forever, time_commits
 from actors._secrets import guard_process
 from actors._spec import AgentSpec
-from actors._sqlite_journal import open_journal
+from actors._sqlite_journal import SqliteJournal, open_journal
 from actors._status import AgentStatus, DeadLetter, SystemStatus
 from actors._streams import Pulled
 from actors._supervisor import SupervisorCore
@@ -47,6 +48,7 @@ class SupervisorActor:
             tracer=tracer_for(config, "supervisor"),
             metrics=RayMetrics(config.namespace, config.scenario or ""), key=key)
         self._config = config
+        self._sampler: asyncio.Task[None] | None = None
         # Recover at once, not at the first caller's call: after a crash the agents' mail
         # waits in the journal for this. (A first start recovers nothing, quickly.)
         self._wake = ray.get_runtime_context().current_actor.ready.remote()
@@ -58,7 +60,19 @@ class SupervisorActor:
 
     async def ready(self) -> dict[str, Any]:
         await self._core.start()
+        if self._sampler is None:
+            journal = self._core.journal
+            if isinstance(journal, SqliteJournal):
+                time_commits(journal.gc, self._core.metrics)
+            self._sampler = asyncio.create_task(
+                sample_forever(self._sample, self._core.metrics))
         return process_facts()
+
+    def _sample(self) -> Sample:
+        journal = self._core.journal
+        pending = journal.gc.backlog if isinstance(journal, SqliteJournal) else 0
+        depths = {name: len(rec.mailbox) for name, rec in self._core._agents.items()}
+        return Sample(depths=depths, dead=journal.dead_count(), pending_writes=pending)
 
     async def config(self) -> RuntimeConfig:
         """The system's config, secrets blanked (callers use their own)."""
@@ -163,6 +177,8 @@ class SupervisorActor:
         try:
             return await self._run(self._core.shutdown, timeout_s)  # type: ignore[no-any-return]
         finally:
+            if self._sampler is not None:
+                self._sampler.cancel()
             self._core.journal.close()
             await asyncio.to_thread(_otel_setup.flush_all)
 

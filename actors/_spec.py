@@ -61,6 +61,7 @@ class BatchResult:
     snapshot: bytes | None = None
     exit: str | None = None
     fault: str | None = None
+    handler_times: list[tuple[str, float]] = field(default_factory=list)  # (kind, seconds)
 
 
 @dataclass(frozen=True, kw_only=True)

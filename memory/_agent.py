@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
 
 from actors import Agent, MessageContext, handles
+from actors import _metrics as mx
 from actors import _telemetry as tm
 from actors._errors import ConfigError, StoreError
 from memory._config import BM25Config, MemoryConfig, RerankConfig, TokenizerConfig
@@ -121,6 +123,7 @@ class MemoryAgent(Agent):
         with _tracer.start_as_current_span(tm.MEMORY_SEARCH, attributes={
                 tm.AGENT: self.name, "raygent.memory.mode": mode, "raygent.memory.k": k,
                 "raygent.memory.namespace": namespace or ""}) as span:
+            started = time.perf_counter()
             try:
                 hits = self._svc().search(query, k=k, mode=mode,  # type: ignore[arg-type]
                                           namespace=namespace, filters=filters,
@@ -128,6 +131,8 @@ class MemoryAgent(Agent):
             except Exception as exc:
                 tm.mark_error(span, exc, type(exc).__name__)
                 raise
+            mx.process_metrics().observe(mx.MEMORY_SEARCH_LATENCY,
+                                         time.perf_counter() - started, self.name, mode)
             span.set_attribute("raygent.memory.hits", len(hits))
             return hits
 
