@@ -10,7 +10,7 @@ from typing import Any
 from actors import Agent, handles, message
 
 
-@message
+@message(kind="StreamCount")
 @dataclass(frozen=True, kw_only=True)
 class Count:
     """Yield 0..n-1, pausing ``pause_s`` between chunks."""
@@ -76,7 +76,7 @@ class Counter(Agent):
         return msg.text.upper()
 
 
-@message
+@message(kind="StreamRelay")
 @dataclass(frozen=True, kw_only=True)
 class Relay:
     """Stream Count(n) from agent ``source``, each chunk times ten."""
