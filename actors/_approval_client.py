@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Coroutine
 from typing import Any
 
 from actors._approval import PendingApproval
 from actors._approval_errors import ApprovalError
+from actors._messaging import Messaging
 
 
 def _who() -> str | None:
@@ -31,17 +31,8 @@ def _data_json(data: Any) -> str | None:
         raise ApprovalError(f"an approval's data must be a JSON value: {exc}") from None
 
 
-class ApprovalCalls:
+class ApprovalCalls(Messaging):
     """What :class:`~actors.Runtime` offers for human approvals (docs/approvals.md)."""
-
-    async def _call(self, method: str, *args: Any) -> Any:
-        raise NotImplementedError  # Runtime
-
-    def _block(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        raise NotImplementedError  # Messaging
-
-    async def _bridge(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        raise NotImplementedError  # Messaging
 
     async def _pending(self, payloads: bool, every: bool) -> list[PendingApproval]:
         found: list[PendingApproval] = await self._call("pending_approvals", payloads, every)

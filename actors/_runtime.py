@@ -30,18 +30,17 @@ from actors._ids import new_id
 from actors._link import SupervisorLink
 from actors._loop import LoopThread
 from actors._memory_client import MemoryClient
-from actors._messaging import Messaging
 from actors._outbox import Outbox
 from actors._ray_supervisor import supervisor_handle
 from actors._spec import AgentSpec
 from actors._status import AgentStatus, DeadLetter, SystemStatus
-from actors._stream_client import StreamCalls
+from actors._stream_calls import StreamCalls
 from actors.messages import AgentEvent
 
 A = TypeVar("A", bound=Agent)
 
 
-class Runtime(Messaging, ApprovalCalls, StreamCalls):
+class Runtime(ApprovalCalls, StreamCalls):
     """A connection to one raygent system (one supervisor, in one Ray namespace).
 
     Args:

@@ -118,6 +118,19 @@ class LLMAgent(Agent):
         await self._need_backend().health()
         return True
 
+    def _budget(self, timeout_s: float | None, ctx: MessageContext) -> float:
+        """The request's time budget: its own or the agent's, capped by the ask's deadline.
+
+        Raises:
+            LLMTimeoutError: If nothing of it is left.
+        """
+        budget = timeout_s if timeout_s is not None else self.settings.timeout_s
+        if ctx.deadline is not None:
+            budget = min(budget, ctx.deadline - time.time())
+        if budget <= 0:
+            raise LLMTimeoutError(f"LLM agent {self.name!r}", 0.0)
+        return budget
+
     @handles
     async def on_complete(self, msg: Complete, ctx: MessageContext) -> Completion:
         """Run one completion within the request's budget.
@@ -129,12 +142,8 @@ class LLMAgent(Agent):
         """
         backend = self._need_backend()
         assert self._gate is not None
-        budget = msg.timeout_s if msg.timeout_s is not None else self.settings.timeout_s
-        if ctx.deadline is not None:
-            budget = min(budget, ctx.deadline - time.time())
+        budget = self._budget(msg.timeout_s, ctx)
         target = f"LLM agent {self.name!r} ({backend.name} {backend.model})"
-        if budget <= 0:
-            raise LLMTimeoutError(target, 0.0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         try:
@@ -158,11 +167,7 @@ class LLMAgent(Agent):
         """
         backend = self._need_backend()
         assert self._gate is not None
-        budget = msg.timeout_s if msg.timeout_s is not None else self.settings.timeout_s
-        if ctx.deadline is not None:
-            budget = min(budget, ctx.deadline - time.time())
-        if budget <= 0:
-            raise LLMTimeoutError(f"LLM agent {self.name!r}", 0.0)
+        budget = self._budget(msg.timeout_s, ctx)
         async with self._gate:
             deltas = backend.stream(msg.messages, context=msg.context, timeout_s=budget,
                                     **msg.params)
