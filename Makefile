@@ -44,6 +44,8 @@ bench: install
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/recruitment.py
 	$(PY) benchmarks/stream.py
+	$(PY) benchmarks/workflow.py
+	$(PY) benchmarks/embedder.py
 
 bench-quick: install
 	$(PY) benchmarks/routing.py --quick
@@ -52,6 +54,8 @@ bench-quick: install
 	$(PY) benchmarks/scale.py --quick
 	$(PY) benchmarks/recruitment.py --quick
 	$(PY) benchmarks/stream.py --quick
+	$(PY) benchmarks/workflow.py --quick
+	$(PY) benchmarks/embedder.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

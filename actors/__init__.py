@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from actors._approval_errors import ApprovalError as ApprovalError
     from actors._approval_errors import ApprovalExpiredError as ApprovalExpiredError
     from actors._approval_errors import ApprovalNotFoundError as ApprovalNotFoundError
+    from actors._config import JournalConfig as JournalConfig
     from actors._config import MailboxConfig as MailboxConfig
     from actors._config import Resources as Resources
     from actors._config import RestartPolicy as RestartPolicy
     from actors._config import RetryPolicy as RetryPolicy
     from actors._config import RuntimeConfig as RuntimeConfig
+    from actors._config import TracingConfig as TracingConfig
     from actors._envelope import Envelope as Envelope
     from actors._envelope import MessageContext as MessageContext
     from actors._errors import AgentError as AgentError
@@ -95,6 +97,8 @@ _EXPORTS: dict[str, str] = {
     "RestartPolicy": "actors._config",
     "RetryPolicy": "actors._config",
     "RuntimeConfig": "actors._config",
+    "JournalConfig": "actors._config",
+    "TracingConfig": "actors._config",
     "Envelope": "actors._envelope",
     "MessageContext": "actors._envelope",
     "AgentError": "actors._errors",
@@ -189,6 +193,7 @@ __all__ = [
     "Envelope",
     "ForgedSenderError",
     "HandlerError",
+    "JournalConfig",
     "MailboxConfig",
     "MailboxFullError",
     "MemoryClient",
@@ -211,6 +216,7 @@ __all__ = [
     "StreamLostError",
     "SupervisorCore",
     "SystemStatus",
+    "TracingConfig",
     "UnknownKindError",
     "UnknownRecipientError",
     "code_runtime_env",
