@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import time
 import uuid
@@ -34,6 +36,25 @@ def wait_for(predicate: Callable[[], Any], *, timeout_s: float = 20.0,
             return last
         pause.wait(interval_s)  # a bounded poll interval, not a sleep standing in for sync
     raise AssertionError(f"condition not met within {timeout_s}s: {message or predicate}")
+
+
+async def until(predicate: Callable[[], Any], *, timeout_s: float = 10.0,
+                interval_s: float = 0.01, message: str = "") -> Any:
+    """``wait_for`` for coroutines: poll ``predicate`` (plain or async) on the running loop.
+
+    Returns the first truthy value; raises AssertionError when the deadline passes.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        last = predicate()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"condition not met within {timeout_s}s: {message or predicate} (last: {last!r})")
+        await asyncio.sleep(interval_s)  # the poll interval, bounded by the deadline above
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from actors._envelope import Envelope
 from actors._errors import MessageError
 from actors._transport import make_envelope, reply_value
 from actors.testing import LocalSystem
+from tests.conftest import until
 
 RUNS: dict[str, int] = {}
 EFFECTS: list[str] = []
@@ -123,22 +123,12 @@ def _env(payload: Any, **kw: Any) -> Envelope:
                          **kw)
 
 
-async def until(predicate: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        await asyncio.sleep(0.01)
-
-
 async def pending(system: LocalSystem, *, count: int = 1) -> list[PendingApproval]:
-    found: list[PendingApproval] = []
-    deadline = time.monotonic() + 10
+    async def listed() -> list[PendingApproval] | None:
+        found: list[PendingApproval] = await system.call("pending_approvals")
+        return found if len(found) >= count else None
 
-    while len(found) < count:
-        assert time.monotonic() < deadline, f"expected {count} pending approvals: {found}"
-        await asyncio.sleep(0.01)
-        found = await system.call("pending_approvals")
+    found: list[PendingApproval] = await until(listed, message=f"{count} pending approvals")
     return found
 
 
@@ -286,7 +276,8 @@ def test_a_parked_approval_survives_a_supervisor_crash_and_completes_after(tmp_p
         assert system.core is not None and system.core.supervisor_restarts == 1
         (still,) = await system.call("pending_approvals")
         assert still.id == wait.id and still.text == wait.text
-        await asyncio.sleep(0.2)  # recovery must not have queued the parked message again
+        # Had recovery queued the parked message again, it would run before this reply.
+        assert await ask(system, Poke(n=1)) == 1
         assert RUNS == {"ivy": 1}
         await system.call("answer_approval", wait.id, True, None, None, "jo")
         await until(lambda: "offer:ivy:None" in EFFECTS)
@@ -391,10 +382,7 @@ def test_approvals_work_with_the_journal_kept_in_memory() -> None:
                                        accepted=Recruiter.accepted_kinds()))
             task = asyncio.ensure_future(core.ask(_env(HireCall(name="oz"), ttl_s=20,
                                                        expects_reply=True), 20))
-            deadline = time.monotonic() + 10
-            while not core.pending_approvals():
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.01)
+            await until(core.pending_approvals)
             (wait,) = core.pending_approvals()
             await core.answer_approval(wait.id, True, None, None, "pat")
             assert reply_value(await task) == "hired oz"

@@ -12,7 +12,6 @@ import asyncio
 import json
 import shutil
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from actors import (
 )
 from actors._transport import make_envelope
 from actors.testing import LocalSystem
+from tests.conftest import until
 
 DONE: list[tuple[Any, ...]] = []  # effects that really ran, in this process
 PAUSES = st.sampled_from([0.0, 0.003, 0.01, 0.03])
@@ -153,23 +153,16 @@ class ApprovalModel(RuleBasedStateMachine):
 
     @rule()
     def every_wait_is_listed_and_every_answer_acted_on_once(self) -> None:
-        deadline = time.monotonic() + 20
+        async def settled() -> bool:
+            core = self.system.core
+            assert core is not None
+            await core.check_health()
+            listed = {row.request[1] for row in core.pending_approvals()}
+            outcomes = {e[1] for e in DONE if e[0] != "before"}
+            return listed == self.waiting and outcomes >= set(self.answers)
 
-        async def settled() -> None:
-            while True:
-                core = self.system.core
-                assert core is not None
-                await core.check_health()
-                listed = {row.request[1] for row in core.pending_approvals()}
-                outcomes = {e[1] for e in DONE if e[0] != "before"}
-                if listed == self.waiting and outcomes >= set(self.answers):
-                    return
-                assert time.monotonic() < deadline, (
-                    f"did not settle: listed {listed}, waiting {self.waiting}, "
-                    f"outcomes {outcomes}, answered {set(self.answers)}")
-                await asyncio.sleep(0.01)
-
-        self._run(settled())
+        self._run(until(settled, timeout_s=20, message=(
+            f"every wait listed ({self.waiting}) and every answer acted on ({set(self.answers)})")))
         before = Counter(e[1] for e in DONE if e[0] == "before")
         assert before == Counter(range(1, self.n + 1))  # each request ran its effect once
         after = [e for e in DONE if e[0] != "before"]

@@ -14,6 +14,7 @@ from actors._outbox import Outbox
 from actors._transport import make_envelope, reply_value
 from actors.testing import LocalSystem
 from tests.agents import GetLog, LogAgent, Record, Slow
+from tests.conftest import until
 
 
 def _spec(name: str) -> AgentSpec:
@@ -92,7 +93,7 @@ def test_parked_asks_survive_a_supervisor_crash(tmp_path):
         pending = [asyncio.ensure_future(box.ask(_env(Record(n=i, sleep_s=0.01),
                                                       expects_reply=True), 30.0))
                    for i in range(20)]
-        await asyncio.sleep(0.05)  # some are parked at the supervisor by now
+        await until(lambda: box._parked)  # some asks are parked at the supervisor
         await system.crash_supervisor()
         replies = [reply_value(r) for r in await asyncio.gather(*pending)]
         assert replies == list(range(20))

@@ -37,6 +37,7 @@ from actors._transport import make_envelope, reply_value
 from actors.messages import EVENTS_TOPIC, AgentEvent
 from actors.testing import LocalSystem
 from tests.agents import GetLog, LogAgent, Record, Slow
+from tests.conftest import until
 
 # What handlers did, seen from outside the agents (all run in this process).
 RUNS: dict[str, int] = {}
@@ -161,14 +162,6 @@ def run(make: Callable[[LocalSystem], Awaitable[None]], tmp_path: Path,
     asyncio.run(go())
 
 
-async def until(predicate: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        await asyncio.sleep(0.01)
-
-
 async def ask(system: LocalSystem, env: Any, timeout_s: float | None = None) -> Any:
     return reply_value(await system.call("ask", env, timeout_s))
 
@@ -191,10 +184,7 @@ def test_a_supervisor_crash_loses_no_queued_message_and_runs_none_twice(tmp_path
             return len((await ask(system, _env("log", GetLog(), expects_reply=True))).items
                        ) >= 60
 
-        deadline = time.monotonic() + 20
-        while not await all_in():
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        await until(all_in, timeout_s=20)
         log = (await ask(system, _env("log", GetLog()))).items
         assert log == list(range(60))  # each once, in send order
 

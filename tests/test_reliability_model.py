@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import time
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -22,6 +21,7 @@ from actors import AgentSpec, MailboxConfig, RestartPolicy, RetryPolicy, Runtime
 from actors._transport import make_envelope, reply_value
 from actors.testing import LocalSystem
 from tests.agents import GetLog, LogAgent, Record
+from tests.conftest import until
 
 PAUSES = st.sampled_from([0.0, 0.003, 0.01, 0.03])
 
@@ -120,22 +120,16 @@ class RuntimeModel(RuleBasedStateMachine):
 
     def _settle(self) -> None:
         """Wait until every accepted message is handled or dead (bounded)."""
-        deadline = time.monotonic() + 20
+        async def quiet() -> bool:
+            core = self.system.core
+            assert core is not None
+            await core.check_health()
+            status = core.status()
+            agent = status.agent("log")
+            return (agent.state == "running" and not agent.mailbox_depth
+                    and not agent.inflight and status.dead_letters == len(self.dead))
 
-        async def quiet() -> None:
-            while True:
-                core = self.system.core
-                assert core is not None
-                await core.check_health()
-                status = core.status()
-                agent = status.agent("log")
-                if (agent.state == "running" and not agent.mailbox_depth
-                        and not agent.inflight and status.dead_letters == len(self.dead)):
-                    return
-                assert time.monotonic() < deadline, f"did not settle: {status}"
-                await asyncio.sleep(0.01)
-
-        self._run(quiet())
+        self._run(until(quiet, timeout_s=20, message="every accepted message handled or dead"))
 
     @rule()
     def every_accepted_message_is_handled_once_in_order(self) -> None:
