@@ -123,6 +123,19 @@ class RetryPolicy:
 TRACE_EXPORTERS: tuple[str, ...] = ("jsonl", "console", "otlp", "none")
 
 
+def check_retention(keep_runs: int, keep_days: float) -> None:
+    """Check a run-record retention (``raygent runs prune`` takes it from flags too).
+
+    Raises:
+        ConfigError: ``keep_runs`` < 1 or ``keep_days`` <= 0.
+    """
+    if keep_runs < 1:
+        raise ConfigError("must be >= 1 (the newest run is always kept)",
+                          field="tracing.keep_runs")
+    if not keep_days > 0:
+        raise ConfigError("must be > 0", field="tracing.keep_days")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TracingConfig:
     """Where spans go.
@@ -166,11 +179,7 @@ class TracingConfig:
             )
         if self.payload_max_chars < 0:
             raise ConfigError("must be >= 0", field="tracing.payload_max_chars")
-        if self.keep_runs < 1:
-            raise ConfigError("must be >= 1 (the newest run is always kept)",
-                              field="tracing.keep_runs")
-        if not self.keep_days > 0:
-            raise ConfigError("must be > 0", field="tracing.keep_days")
+        check_retention(self.keep_runs, self.keep_days)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> TracingConfig:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors import ConfigError
+from actors._config import check_retention
 
 #: A run written to this recently may still be running: pruning leaves it alone.
 ACTIVE_GRACE_S = 300.0
@@ -78,7 +79,7 @@ def to_prune(records: Iterable[RunRecord], *, keep_runs: int, keep_days: float,
     Raises:
         ConfigError: ``keep_runs`` < 1 or ``keep_days`` <= 0.
     """
-    validate(keep_runs, keep_days)
+    check_retention(keep_runs, keep_days)
     now = time.time() if now is None else now
     newest_first = sorted(records, key=lambda r: (r.mtime, r.run_id), reverse=True)
     chosen = []
@@ -88,14 +89,6 @@ def to_prune(records: Iterable[RunRecord], *, keep_runs: int, keep_days: float,
         if rank >= keep_runs or rec.age_days(now) > keep_days:
             chosen.append(rec)
     return chosen
-
-
-def validate(keep_runs: int, keep_days: float) -> None:
-    if keep_runs < 1:
-        raise ConfigError("must be >= 1 (the newest run is always kept)",
-                          field="tracing.keep_runs")
-    if not keep_days > 0:
-        raise ConfigError("must be > 0", field="tracing.keep_days")
 
 
 def prune(runs_dir: str | Path, *, keep_runs: int, keep_days: float,
@@ -149,4 +142,4 @@ def human_size(n: int) -> str:
 
 
 __all__ = ["ACTIVE_GRACE_S", "RunRecord", "active_runs", "auto_prune", "human_size",
-           "list_runs", "prune", "to_prune", "validate"]
+           "list_runs", "prune", "to_prune"]
