@@ -1,7 +1,7 @@
 """The driver's messaging calls: send, ask, publish and their many-at-once forms.
 
-Each is written once, as a coroutine run on the runtime's loop thread (``actors/_loop.py``);
-the blocking form waits for it, the ``*_async`` form awaits it from the caller's loop.
+Each is written once, as work run on the runtime's loop thread (``actors/_loop.py``): the
+blocking form waits for it, the ``*_async`` form awaits it from the caller's loop.
 Envelopes are built, and their spans opened, in the caller's thread, so the caller's
 trace context is the parent. Single sends and asks go through the outbox and coalesce
 (``actors/_outbox.py``); the ``*_many`` calls are one supervisor call already.
@@ -9,7 +9,7 @@ trace context is the parent. Single sends and asks go through the outbox and coa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from actors._config import RuntimeConfig
 from actors._credentials import DRIVER
 from actors._envelope import Envelope
 from actors._errors import RaygentError, RuntimeNotStartedError
-from actors._loop import LoopThread
+from actors._loop import LoopThread, Work
 from actors._outbox import Outbox
 from actors._transport import make_envelope, reply_value
 
@@ -55,11 +55,11 @@ class Messaging:
             raise RuntimeNotStartedError()
         return self._io
 
-    def _block(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self._loop().run(coro)
+    def _block(self, work: Work[Any]) -> Any:
+        return self._loop().run(work)
 
-    async def _bridge(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return await self._loop().bridge(coro)
+    async def _bridge(self, work: Work[Any]) -> Any:
+        return await self._loop().bridge(work)
 
     def _box(self) -> Outbox:
         if self._outbox is None:
@@ -87,14 +87,13 @@ class Messaging:
 
     def _send(self, recipient: str, payload: Any, timeout_s: float | None,
               deadline_s: float | None, idempotency_key: str | None,
-              ) -> Coroutine[Any, Any, str]:
+              ) -> Callable[[], Awaitable[Any]]:
         with self._span(tm.span_send(recipient), SpanKind.PRODUCER, recipient):
             env = self._envelope(recipient, payload, ttl_s=deadline_s,
                                  idempotency_key=idempotency_key)
-
-        async def go() -> str:
-            return str(reply_value(await self._box().send(env, timeout_s)))
-        return go()
+        box = self._box()
+        # Only the outbox's own step runs on the loop thread; the caller unpacks the result.
+        return lambda: box.send(env, timeout_s)
 
     def send(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
              deadline_s: float | None = None, idempotency_key: str | None = None) -> str:
@@ -106,24 +105,22 @@ class Messaging:
             MailboxFullError: The mailbox stayed full (``timeout_s`` waits under the
                 ``block`` policy).
         """
-        return str(self._block(self._send(recipient, payload, timeout_s, deadline_s,
-                                          idempotency_key)))
+        return str(reply_value(self._block(self._send(recipient, payload, timeout_s,
+                                                      deadline_s, idempotency_key))))
 
     async def send_async(self, recipient: str, payload: Any, *, timeout_s: float | None = None,
                          deadline_s: float | None = None,
                          idempotency_key: str | None = None) -> str:
-        return str(await self._bridge(self._send(recipient, payload, timeout_s, deadline_s,
-                                                 idempotency_key)))
+        return str(reply_value(await self._bridge(self._send(
+            recipient, payload, timeout_s, deadline_s, idempotency_key))))
 
     def _ask(self, recipient: str, payload: Any, timeout_s: float | None
-             ) -> Coroutine[Any, Any, Any]:
+             ) -> Callable[[], Awaitable[Any]]:
         timeout = self._timeout(timeout_s)
         with self._span(tm.span_ask(recipient), SpanKind.CLIENT, recipient):
             env = self._envelope(recipient, payload, ttl_s=timeout, expects_reply=True)
-
-        async def go() -> Any:
-            return reply_value(await self._box().ask(env, timeout))
-        return go()
+        box = self._box()
+        return lambda: box.ask(env, timeout)
 
     def ask(self, recipient: str, payload: Any, *, timeout_s: float | None = None) -> Any:
         """Send a request and return the handler's reply.
@@ -132,11 +129,11 @@ class Messaging:
             AskTimeoutError: No reply within ``timeout_s`` (default ``ask_timeout_s``).
             HandlerError: The handler failed on every attempt.
         """
-        return self._block(self._ask(recipient, payload, timeout_s))
+        return reply_value(self._block(self._ask(recipient, payload, timeout_s)))
 
     async def ask_async(self, recipient: str, payload: Any, *,
                         timeout_s: float | None = None) -> Any:
-        return await self._bridge(self._ask(recipient, payload, timeout_s))
+        return reply_value(await self._bridge(self._ask(recipient, payload, timeout_s)))
 
     def _publish(self, topic: str, payload: Any) -> Coroutine[Any, Any, int]:
         with self._span(tm.span_publish(topic), SpanKind.PRODUCER, topic):

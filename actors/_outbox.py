@@ -71,22 +71,30 @@ class Outbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self.exchanges = 0  # calls made (for tests and benchmarks)
 
-    async def send(self, env: Envelope, wait_s: float | None = None) -> Any:
-        """Queue ``env``; return its id (or the error refusing it) once it is accepted."""
+    def send(self, env: Envelope, wait_s: float | None = None) -> asyncio.Future[Any]:
+        """Queue ``env``; the future holds its id (or the error refusing it) once accepted.
+
+        Must be called on the outbox's loop; the future may be awaited there or handed to
+        another thread (``LoopThread.handoff``).
+        """
         fut = asyncio.get_running_loop().create_future()
         self._sends.setdefault(wait_s, []).append((env, fut))
         self._kick()
-        return await fut
+        return fut
 
-    async def ask(self, env: Envelope, timeout_s: float) -> Any:
-        """Queue the request ``env``; return its reply's bytes or its error."""
-        fut = asyncio.get_running_loop().create_future()
+    def ask(self, env: Envelope, timeout_s: float) -> asyncio.Future[Any]:
+        """Queue the request ``env``; the future holds its reply's bytes or its error.
+
+        A timer, not a task per ask, gives up on a supervisor that never answers: past the
+        ask's own timeout plus the grace, the future holds :class:`AskTimeoutError`.
+        """
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         self._asks.append((env, fut))
         self._kick()
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout_s + self._grace_s)
-        except TimeoutError:
-            return AskTimeoutError(env.recipient or "", env.kind, timeout_s)
+        timer = loop.call_later(timeout_s + self._grace_s, _give_up, fut, env, timeout_s)
+        fut.add_done_callback(lambda _: timer.cancel())
+        return fut
 
     # -- flushing ------------------------------------------------------------------------
 
@@ -167,6 +175,10 @@ class Outbox:
             entry = self._parked.pop(mid, None)
             if entry is not None:
                 _resolve(entry[1], err)
+
+
+def _give_up(fut: asyncio.Future[Any], env: Envelope, timeout_s: float) -> None:
+    _resolve(fut, AskTimeoutError(env.recipient or "", env.kind, timeout_s))
 
 
 def _resolve(fut: asyncio.Future[Any], value: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -40,6 +41,26 @@ def test_ask_and_send_reach_the_agent(runtime):
     assert isinstance(mid, str) and len(mid) == 26
     assert wait_for(lambda: runtime.ask("log", GetLog()).items == [1])
     assert runtime.status().agent("log").handled >= 1
+
+
+def test_coroutines_of_another_loop_share_supervisor_calls(runtime):
+    """32 coroutines of the caller's own loop, one ask per call: their asks leave together
+    (each round is about one supervisor call, not one per caller)."""
+    runtime.spawn(EchoAgent, name="echo")
+    runtime.ask("echo", Echo(text="warm"))
+    box = runtime._outbox
+    before = box.exchanges
+
+    async def caller(c: int) -> None:
+        for i in range(5):
+            reply = await runtime.ask_async("echo", Echo(text=f"{c}-{i}"))
+            assert reply == EchoReply(text=f"{c}-{i}", by="echo")
+
+    async def everyone() -> None:
+        await asyncio.gather(*(caller(c) for c in range(32)))
+
+    asyncio.run(everyone())
+    assert box.exchanges - before <= 12, box.exchanges - before  # 160 asks
 
 
 def test_agent_to_agent_request_reply(runtime):
