@@ -71,8 +71,8 @@ class SupervisorActor:
     def _sample(self) -> Sample:
         journal = self._core.journal
         pending = journal.gc.backlog if isinstance(journal, SqliteJournal) else 0
-        depths = {name: len(rec.mailbox) for name, rec in self._core._agents.items()}
-        return Sample(depths=depths, dead=journal.dead_count(), pending_writes=pending)
+        return Sample(depths=self._core.mailbox_depths(), dead=journal.dead_count(),
+                      pending_writes=pending)
 
     async def config(self) -> RuntimeConfig:
         """The system's config, secrets blanked (callers use their own)."""

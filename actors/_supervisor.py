@@ -326,6 +326,10 @@ class SupervisorCore(AdmissionPart, ExchangePart, DispatchPart, SupervisionPart,
 
     # -- status --------------------------------------------------------------------------
 
+    def mailbox_depths(self) -> dict[str, int]:
+        """Messages waiting per agent (what the metrics sampler reads)."""
+        return {name: len(rec.mailbox) for name, rec in self._agents.items()}
+
     def _status_of(self, rec: AgentRecord) -> AgentStatus:
         return AgentStatus(
             name=rec.name, cls=rec.spec.class_name, state=rec.state,

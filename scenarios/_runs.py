@@ -93,7 +93,8 @@ def to_prune(records: Iterable[RunRecord], *, keep_runs: int, keep_days: float,
 
 def prune(runs_dir: str | Path, *, keep_runs: int, keep_days: float,
           active: Collection[str] = (), dry_run: bool = False,
-          now: float | None = None) -> list[RunRecord]:
+          now: float | None = None, records: list[RunRecord] | None = None
+          ) -> list[RunRecord]:
     """Remove the runs retention chooses (see :func:`to_prune`); return them.
 
     Args:
@@ -103,9 +104,13 @@ def prune(runs_dir: str | Path, *, keep_runs: int, keep_days: float,
         active: Run ids in progress, never removed.
         dry_run: Only say what would be removed.
         now: The current time (tests).
+        records: ``list_runs(runs_dir)`` when the caller has it already (one walk of
+            the directory, not two).
     """
-    chosen = to_prune(list_runs(runs_dir), keep_runs=keep_runs, keep_days=keep_days,
-                      active=active, now=now)
+    if records is None:
+        records = list_runs(runs_dir)
+    chosen = to_prune(records, keep_runs=keep_runs, keep_days=keep_days, active=active,
+                      now=now)
     if not dry_run:
         for rec in chosen:
             # Checked again just before: only a run directory is ever removed.

@@ -77,10 +77,10 @@ def runs_prune(
     keep_runs = keep if keep is not None else config.keep_runs
     keep_days = older_than if older_than is not None else config.keep_days
     root = _root(runs_dir)
-    total = len(_runs.list_runs(root))
+    records = _runs.list_runs(root)
     removed = _runs.prune(root, keep_runs=keep_runs, keep_days=keep_days,
-                          active=_runs.active_runs(), dry_run=dry_run)
-    left = total - len(removed)
+                          active=_runs.active_runs(), dry_run=dry_run, records=records)
+    left = len(records) - len(removed)
     if as_json:
         print_json({"runs_dir": str(root), "dry_run": dry_run,
                     "removed": [r.run_id for r in removed], "left": left})
