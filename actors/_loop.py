@@ -135,8 +135,7 @@ class LoopThread:
                 continue
             inner: asyncio.Future[Any]
             try:
-                inner = asyncio.ensure_future(
-                    call.work if asyncio.iscoroutine(call.work) else call.work())
+                inner = asyncio.ensure_future(_begin(call.work))
             except Exception as exc:  # the work failed before it could be awaited
                 inner = self.loop.create_future()
                 inner.set_exception(exc)
@@ -183,7 +182,7 @@ class LoopThread:
         except RuntimeError:
             running = None
         if running is self.loop:
-            return await (work if asyncio.iscoroutine(work) else work())
+            return await _begin(work)
         assert running is not None  # an async function always runs on a loop
         target: asyncio.Future[T] = running.create_future()
         back = self._returns_to(running)
@@ -212,6 +211,11 @@ class LoopThread:
         self._thread.join(10)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+def _begin(work: Work[T]) -> Awaitable[T]:
+    """The awaitable of ``work``: the coroutine itself, or what the function returns."""
+    return work if asyncio.iscoroutine(work) else work()
 
 
 def _close(work: Work[Any]) -> None:

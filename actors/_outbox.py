@@ -74,8 +74,8 @@ class Outbox:
     def send(self, env: Envelope, wait_s: float | None = None) -> asyncio.Future[Any]:
         """Queue ``env``; the future holds its id (or the error refusing it) once accepted.
 
-        Must be called on the outbox's loop; the future may be awaited there or handed to
-        another thread (``LoopThread.handoff``).
+        Must be called on the outbox's loop; the future may be awaited there, or waited
+        for from another thread through ``LoopThread.run``/``bridge``.
         """
         fut = asyncio.get_running_loop().create_future()
         self._sends.setdefault(wait_s, []).append((env, fut))

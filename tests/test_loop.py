@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from actors._errors import RaygentError
 from actors._loop import LoopThread
+from tests.conftest import until
 
 
 @pytest.fixture
@@ -82,8 +83,7 @@ def test_calls_from_one_loop_turn_cross_in_one_wake_up_each_way(io):
 
     async def callers() -> list[int]:
         tasks = [asyncio.ensure_future(io.bridge(lambda i=i: work(i))) for i in range(200)]
-        while len(started) < 200:
-            await asyncio.sleep(0.001)
+        await until(lambda: len(started) == 200, message="all 200 calls started")
         back = _count_wakes(asyncio.get_running_loop())
         assert release is not None
         io.loop.call_soon_threadsafe(release.set_result, None)
@@ -122,7 +122,7 @@ def test_cancelling_the_caller_cancels_the_work(io):
     async def forever() -> None:
         entered.set()
         try:
-            await asyncio.sleep(3600)
+            await asyncio.get_running_loop().create_future()  # never done: cancelled
         finally:
             stopped.set()
 
@@ -142,7 +142,7 @@ def test_a_blocking_wait_that_times_out_cancels_its_work(io):
 
     async def forever() -> None:
         try:
-            await asyncio.sleep(3600)
+            await asyncio.get_running_loop().create_future()  # never done: cancelled
         finally:
             stopped.set()
 
